@@ -1,0 +1,121 @@
+"""Annotated dependencies: resources, one DB session per request, the caller, pagination."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import Clock
+from app.core.config import Settings
+from app.core.errors import Forbidden, Unauthorized
+from app.core.logging import bind_context
+from app.core.resources import Resources, require_ready
+from app.core.security import AccessClaims
+from app.models import User
+from app.services.auth import AuthService
+
+
+def get_resources(request: Request) -> Resources:
+    """The app instance's resources (503 until the lifespan has opened them)."""
+    return require_ready(getattr(request.app.state, "resources", None))
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings(resources: ResourcesDep) -> Settings:
+    """The app instance's settings."""
+    return resources.settings
+
+
+def get_clock(resources: ResourcesDep) -> Clock:
+    """The app instance's clock."""
+    return resources.clock
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """One database session per request; services commit, anything left is rolled back."""
+    async with resources.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_auth_service(session: SessionDep, resources: ResourcesDep) -> AuthService:
+    """The auth use cases bound to this request's session."""
+    return AuthService(session, resources.settings, resources.store, resources.clock)
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated user and the claims of the token they sent."""
+
+    user: User
+    claims: AccessClaims
+
+
+async def get_caller(
+    auth: AuthServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Verify the bearer token; 401 when missing or invalid, 403 for a disabled account."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.")
+    user, claims = await auth.authenticate(credentials.credentials)
+    bind_context(user_id=str(user.id))
+    return Caller(user, claims)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_current_user(caller: CallerDep) -> User:
+    """The authenticated user."""
+    return caller.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    """The authenticated user, who must be an admin (403 otherwise)."""
+    if not user.is_admin:
+        raise Forbidden("This needs the admin role.", code="admin_required")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Limit/offset pagination."""
+
+    limit: int
+    offset: int
+
+
+def get_page(
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+) -> Page:
+    """Pagination parameters."""
+    return Page(limit, offset)
+
+
+PageDep = Annotated[Page, Depends(get_page)]

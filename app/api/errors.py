@@ -1,0 +1,126 @@
+"""The one exception handler family: every error leaves as {error, detail, request_id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import MAIError
+from app.core.logging import get_logger
+
+log = get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id the request-id middleware gave this request."""
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value is not None else None
+
+
+def error_body(
+    code: str, detail: str, request_id: str | None, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The one JSON error shape."""
+    body: dict[str, Any] = {"error": code, "detail": detail, "request_id": request_id}
+    if meta:
+        body["meta"] = meta
+    return body
+
+
+def _describe_validation(errors: list[Any]) -> str:
+    parts = []
+    for error in errors[:5]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    more = len(errors) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+async def mai_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """MAIError → its status and code."""
+    assert isinstance(exc, MAIError)
+    return JSONResponse(
+        error_body(exc.code, exc.detail, request_id_of(request), exc.meta),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Pydantic request validation → 422 in the one shape, naming the fields."""
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse(
+            error_body(
+                "invalid_json",
+                "The request body is not valid JSON; send a JSON object.",
+                request_id_of(request),
+            ),
+            status_code=400,
+        )
+    return JSONResponse(
+        error_body(
+            "validation_error",
+            _describe_validation(errors),
+            request_id_of(request),
+            {"fields": [".".join(str(p) for p in e.get("loc", ())) for e in errors]},
+        ),
+        status_code=422,
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own HTTP errors (404 route, 405 method) in the one shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route for {request.method} {request.url.path}."
+    return JSONResponse(
+        error_body(_HTTP_CODES.get(exc.status_code, "http_error"), detail, request_id_of(request)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: log the traceback, answer 500 without internals."""
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    request_id = request_id_of(request)
+    # Starlette answers this one outside every middleware, so the id header is set here.
+    return JSONResponse(
+        error_body(
+            "internal_error",
+            "Something went wrong on our side; the error was logged with this request id.",
+            request_id,
+        ),
+        status_code=500,
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(MAIError, mai_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)

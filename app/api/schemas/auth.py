@@ -1,0 +1,79 @@
+"""Request and response bodies of auth and users."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from app.models import Role
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Length in bytes (8-72) is checked by the service: bcrypt's limit is bytes, not characters.
+Password = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class RegisterIn(BaseModel):
+    """Sign-up."""
+
+    email: EmailStr
+    password: Password
+    full_name: Name | None = None
+
+
+class LoginIn(BaseModel):
+    """Sign-in with email and password."""
+
+    email: EmailStr
+    password: Password
+
+
+class RefreshIn(BaseModel):
+    """A refresh token to rotate."""
+
+    refresh_token: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class UserOut(BaseModel):
+    """A user as the API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    role: Role
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class TokensOut(BaseModel):
+    """An access + refresh token pair with the user it belongs to."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    user: UserOut
+
+
+class MeUpdateIn(BaseModel):
+    """What a user may change about themselves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: Name | None = None
+    password: Password | None = None
+    current_password: Password | None = None
+
+
+class AdminUserUpdateIn(BaseModel):
+    """What an admin may change about a user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    is_active: bool | None = None

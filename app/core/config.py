@@ -1,0 +1,222 @@
+"""The one settings object: every knob MAI has, read from `MAI_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ADMIN_PASSWORD = "change-me-admin"
+
+
+class Environment(StrEnum):
+    """Where the service runs; production turns on the strict checks."""
+
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ConfigError(Exception):
+    """Misconfiguration, reported at start as one line naming the variable."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        super().__init__(line)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration for the whole service; unset URLs select the embedded parts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    env: Environment = Environment.development
+    data_dir: Path = Path("./data")
+
+    database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    auto_migrate: bool | None = None
+
+    redis_url: str | None = None
+    redis_prefix: str = "mai:"
+
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+
+    llm_base_url: str = "http://localhost:1234/v1"
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_context_tokens: int = Field(default=8192, ge=512)
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    jwt_secret: SecretStr | None = None
+    access_token_ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+asyncpg://" + value[len(plain) :]
+        if value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            return value
+        raise ValueError(
+            "must be a postgresql+asyncpg://user:pass@host/db URL, a sqlite+aiosqlite:///path URL, "
+            "or unset for the embedded SQLite database"
+        )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// or rediss:// URL, or unset for in-process parts")
+        return value
+
+    @field_validator("qdrant_url", "llm_model")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL such as http://localhost:1234/v1")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_checks(self) -> Settings:
+        if self.env is Environment.production:
+            if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
+                raise ValueError(
+                    "MAI_JWT_SECRET must be set to at least 32 characters when MAI_ENV=production"
+                )
+            if (
+                self.admin_password is not None
+                and self.admin_password.get_secret_value() == DEFAULT_ADMIN_PASSWORD
+            ):
+                raise ValueError(
+                    "MAI_ADMIN_PASSWORD must not be the default password when MAI_ENV=production"
+                )
+        if (self.admin_email is None) != (self.admin_password is None):
+            raise ValueError("MAI_ADMIN_EMAIL and MAI_ADMIN_PASSWORD must be set together")
+        if self.admin_password is not None and not (
+            8 <= len(self.admin_password.get_secret_value().encode()) <= 72
+        ):
+            raise ValueError("MAI_ADMIN_PASSWORD must be 8 to 72 bytes long")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mai.db').resolve()}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether the app database (and the checkpointer) is PostgreSQL."""
+        return self.effective_database_url.startswith("postgresql")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        """Upgrade the schema at start: on by default only for the embedded database."""
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return not self.uses_postgres
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file behind the app database, if it is SQLite."""
+        url = self.effective_database_url
+        if not url.startswith("sqlite"):
+            return None
+        return Path(url.split(":///", 1)[1])
+
+    @property
+    def postgres_conninfo(self) -> str | None:
+        """A libpq URL for psycopg (the LangGraph checkpointer) derived from the app URL."""
+        if not self.uses_postgres:
+            return None
+        return "postgresql://" + self.effective_database_url.split("://", 1)[1]
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Where Qdrant local mode keeps its files."""
+        return self.data_dir / "qdrant"
+
+    @cached_property
+    def jwt_signing_key(self) -> str:
+        """The HS256 key: MAI_JWT_SECRET, or one generated once and kept in the data dir."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / "jwt_secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL so two workers starting together agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Turn a settings validation error into one line naming the variable."""
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if location:
+        return f"MAI_{location[0].upper()}: {message}"
+    return message
+
+
+def load_settings() -> Settings:
+    """Read the settings, raising ConfigError with one readable line on misconfiguration."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None

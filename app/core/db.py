@@ -1,0 +1,107 @@
+"""The app database: engine and sessions for SQLite (embedded) or PostgreSQL, and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from alembic import command
+from app.core.config import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC_DIR = PROJECT_ROOT / "alembic"
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Build the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    url = settings.effective_database_url
+    if settings.uses_postgres:
+        return create_async_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_pool_size,
+            pool_pre_ping=True,
+        )
+    path = settings.sqlite_path
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """The Alembic configuration of this project, independent of the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+def _current_heads(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+async def upgrade_schema(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Run the Alembic migrations up to `revision` on this engine."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade, revision)
+
+
+async def downgrade_schema(engine: AsyncEngine, revision: str = "base") -> None:
+    """Run the Alembic migrations down to `revision` on this engine."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade, revision)
+
+
+async def pending_migrations(engine: AsyncEngine) -> set[str]:
+    """Head revisions the database has not reached yet (empty when up to date)."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    async with engine.connect() as connection:
+        current = await connection.run_sync(_current_heads)
+    return heads - current
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Round-trip a trivial query; raises when the database is not reachable."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

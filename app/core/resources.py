@@ -1,0 +1,108 @@
+"""Every long-lived connection the service holds, opened in the lifespan and closed at shutdown."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import httpx
+from qdrant_client import AsyncQdrantClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.core.clock import Clock, SystemClock
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker, pending_migrations, upgrade_schema
+from app.core.errors import ServiceUnavailable
+from app.core.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
+from app.core.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Resources:
+    """The service's connections and shared clients; one per app instance."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    store: KeyValueStore
+    redis: Redis | None
+    http: httpx.AsyncClient
+    qdrant: AsyncQdrantClient
+    exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    ready: bool = False
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database has not been migrated to this version of MAI."""
+
+
+def create_qdrant(settings: Settings) -> AsyncQdrantClient:
+    """A Qdrant client: the server at MAI_QDRANT_URL, or local mode on disk in the data dir."""
+    if settings.qdrant_url:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return AsyncQdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=10)
+    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    return AsyncQdrantClient(path=str(settings.qdrant_path))
+
+
+async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
+    """Connect to everything configured; migrate the embedded database when asked to."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stack = AsyncExitStack()
+    try:
+        engine = create_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        if settings.should_auto_migrate:
+            await upgrade_schema(engine)
+        else:
+            missing = await pending_migrations(engine)
+            if missing:
+                raise SchemaOutOfDate(
+                    "the database schema is behind this version of MAI "
+                    f"(missing {', '.join(sorted(missing))}): run `mai migrate`"
+                )
+        redis: Redis | None = None
+        store: KeyValueStore
+        if settings.redis_url:
+            redis = create_redis(settings.redis_url)
+            store = RedisStore(redis, settings.redis_prefix)
+        else:
+            store = MemoryStore(clock)
+        stack.push_async_callback(store.close)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        stack.push_async_callback(http.aclose)
+        qdrant = create_qdrant(settings)
+        stack.push_async_callback(qdrant.close)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return Resources(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        store=store,
+        redis=redis,
+        http=http,
+        qdrant=qdrant,
+        exit_stack=stack,
+    )
+
+
+async def close_resources(resources: Resources) -> None:
+    """Close everything opened by open_resources, last opened first."""
+    resources.ready = False
+    await resources.exit_stack.aclose()
+
+
+def require_ready(resources: Resources | None) -> Resources:
+    """The resources of a started app, or 503 while starting or stopping."""
+    if resources is None or not resources.ready:
+        raise ServiceUnavailable(
+            "MAI is starting or stopping; retry in a moment.", code="not_ready"
+        )
+    return resources
