@@ -177,22 +177,25 @@ class ScriptedChatModel(GenericFakeChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         """Parse the next reply's content as JSON into the schema, as a tool-calling model would."""
 
-        async def parse(value: LanguageModelInput) -> Any:
-            message = await self.ainvoke(value)
-            raw = json.loads(str(message.content))
-            parsed: Any = raw
-            if isinstance(schema, type) and issubclass(schema, BaseModel):
-                parsed = schema.model_validate(raw)
+        def convert(message: BaseMessage) -> Any:
+            try:
+                raw = json.loads(str(message.content))
+                parsed: Any = raw
+                if isinstance(schema, type) and issubclass(schema, BaseModel):
+                    parsed = schema.model_validate(raw)
+            except (ValueError, TypeError) as error:
+                if include_raw:
+                    return {"raw": message, "parsed": None, "parsing_error": error}
+                raise
             if include_raw:
                 return {"raw": message, "parsed": parsed, "parsing_error": None}
             return parsed
 
+        async def parse(value: LanguageModelInput) -> Any:
+            return convert(await self.ainvoke(value))
+
         def parse_sync(value: LanguageModelInput) -> Any:
-            message = self.invoke(value)
-            raw = json.loads(str(message.content))
-            if isinstance(schema, type) and issubclass(schema, BaseModel):
-                return schema.model_validate(raw)
-            return raw
+            return convert(self.invoke(value))
 
         return RunnableLambda(parse_sync, afunc=parse)
 
