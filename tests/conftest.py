@@ -140,6 +140,9 @@ async def settings_factory(
             "bcrypt_rounds": 4,
             "log_level": "WARNING",
             "health_timeout_seconds": 1.0,
+            # Fixtures register many users from one address; rate-limit tests lower these.
+            "auth_rate_limit_per_minute": 10_000,
+            "rate_limit_per_minute": 10_000,
         }
         if backend == "postgres":
             assert postgres_database is not None

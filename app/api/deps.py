@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.errors import Forbidden, Unauthorized
+from app.core.errors import Forbidden, TooManyRequests, Unauthorized
 from app.core.logging import bind_context
 from app.core.resources import Resources, require_ready
 from app.core.security import AccessClaims
@@ -69,15 +69,44 @@ class Caller:
     claims: AccessClaims
 
 
+RATE_WINDOW_SECONDS = 60.0
+
+
+async def enforce_rate_limit(
+    request: Request, resources: Resources, key: str, limit: int, what: str
+) -> None:
+    """Count a hit for key; 429 with Retry-After over the limit. Headers go on every answer."""
+    if limit <= 0:
+        return
+    result = await resources.rate_limiter.hit(key, limit, RATE_WINDOW_SECONDS)
+    request.scope.setdefault("state", {})["rate_limit_headers"] = result.headers
+    if not result.allowed:
+        raise TooManyRequests(
+            f"Too many {what}: at most {limit} a minute. Retry in {result.reset_seconds}s.",
+            code="rate_limited",
+            headers=result.headers,
+            meta={"limit": limit, "retry_after": max(1, result.reset_seconds)},
+        )
+
+
 async def get_caller(
+    request: Request,
+    resources: ResourcesDep,
     auth: AuthServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Verify the bearer token; 401 when missing or invalid, 403 for a disabled account."""
+    """Verify the bearer token (401/403) and count the request against the user's rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.")
     user, claims = await auth.authenticate(credentials.credentials)
     bind_context(user_id=str(user.id))
+    await enforce_rate_limit(
+        request,
+        resources,
+        f"user:{user.id}",
+        resources.settings.rate_limit_per_minute,
+        "requests",
+    )
     return Caller(user, claims)
 
 
@@ -100,6 +129,25 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address (uvicorn resolves trusted proxy headers into it)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def limit_auth_attempts(request: Request, resources: ResourcesDep) -> None:
+    """Per-IP limit on sign-in and sign-up, against password guessing and sign-up floods."""
+    await enforce_rate_limit(
+        request,
+        resources,
+        f"auth-ip:{client_ip(request)}",
+        resources.settings.auth_rate_limit_per_minute,
+        "sign-in attempts from this address",
+    )
+
+
+AuthAttemptLimit = Depends(limit_auth_attempts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in scope["state"].get("rate_limit_headers", {}).items():
+                    if name not in headers:
+                        headers[name] = value
             await send(message)
 
         try:

@@ -61,6 +61,21 @@ class Settings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
 
+    # Knowledge base (issue 5): uploads, chunking, embeddings and the Qdrant collection.
+    kb_max_upload_mb: int = Field(default=25, ge=1, le=2048)
+    kb_max_unpacked_mb: int = Field(default=200, ge=1, le=16384)
+    kb_chunk_tokens: int = Field(default=500, ge=16, le=8192)
+    kb_chunk_overlap: int = Field(default=50, ge=0, le=4096)
+    kb_qdrant_collection: str | None = None
+    embedding_provider: Literal["fastembed", "openai"] = "fastembed"
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedding_model_path: Path | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=65536)
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_max_tokens: int = Field(default=512, ge=16, le=131072)
+
     llm_base_url: str = "http://localhost:1234/v1"
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
@@ -76,6 +91,10 @@ class Settings(BaseSettings):
 
     admin_email: str | None = None
     admin_password: SecretStr | None = None
+
+    # Rate limits (sliding window of one minute; 0 turns a limit off).
+    rate_limit_per_minute: int = Field(default=60, ge=0)
+    auth_rate_limit_per_minute: int = Field(default=5, ge=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -116,6 +135,20 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("embedding_model_path", "embedding_dimensions", "kb_qdrant_collection", mode="before")
+    @classmethod
+    def _kb_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("embedding_base_url")
+    @classmethod
+    def _embedding_base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL such as http://localhost:1234/v1")
+        return value.rstrip("/")
+
     @field_validator("llm_base_url")
     @classmethod
     def _llm_base_url(cls, value: str) -> str:
@@ -137,6 +170,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MAI_ADMIN_PASSWORD must not be the default password when MAI_ENV=production"
                 )
+        if self.kb_chunk_overlap >= self.kb_chunk_tokens:
+            raise ValueError("MAI_KB_CHUNK_OVERLAP must be smaller than MAI_KB_CHUNK_TOKENS")
         if (self.admin_email is None) != (self.admin_password is None):
             raise ValueError("MAI_ADMIN_EMAIL and MAI_ADMIN_PASSWORD must be set together")
         if self.admin_password is not None and not (
@@ -183,6 +218,16 @@ class Settings(BaseSettings):
     def qdrant_path(self) -> Path:
         """Where Qdrant local mode keeps its files."""
         return self.data_dir / "qdrant"
+
+    @property
+    def kb_files_dir(self) -> Path:
+        """Where the original files of knowledge-base documents are kept (one folder per user)."""
+        return self.data_dir / "kb"
+
+    @property
+    def effective_embedding_base_url(self) -> str:
+        """The OpenAI-compatible embeddings server: MAI_EMBEDDING_BASE_URL or the LLM server."""
+        return self.embedding_base_url or self.llm_base_url
 
     @cached_property
     def jwt_signing_key(self) -> str:

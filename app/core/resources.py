@@ -14,8 +14,9 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, pending_migrations, upgrade_schema
 from app.core.errors import ServiceUnavailable
-from app.core.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
+from app.core.kv import CircuitBreaker, KeyValueStore, MemoryStore, RedisStore, create_redis
 from app.core.logging import get_logger
+from app.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 log = get_logger(__name__)
 
@@ -32,6 +33,7 @@ class Resources:
     redis: Redis | None
     http: httpx.AsyncClient
     qdrant: AsyncQdrantClient
+    rate_limiter: RateLimiter
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     ready: bool = False
 
@@ -52,6 +54,7 @@ def create_qdrant(settings: Settings) -> AsyncQdrantClient:
 async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
     """Connect to everything configured; migrate the embedded database when asked to."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
     stack = AsyncExitStack()
     try:
         engine = create_engine(settings)
@@ -67,11 +70,15 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
                 )
         redis: Redis | None = None
         store: KeyValueStore
+        rate_limiter: RateLimiter
         if settings.redis_url:
             redis = create_redis(settings.redis_url)
-            store = RedisStore(redis, settings.redis_prefix)
+            breaker = CircuitBreaker()
+            store = RedisStore(redis, settings.redis_prefix, breaker)
+            rate_limiter = RedisRateLimiter(redis, settings.redis_prefix, clock, breaker)
         else:
             store = MemoryStore(clock)
+            rate_limiter = MemoryRateLimiter(clock)
         stack.push_async_callback(store.close)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         stack.push_async_callback(http.aclose)
@@ -82,13 +89,14 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
         raise
     return Resources(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         store=store,
         redis=redis,
         http=http,
         qdrant=qdrant,
+        rate_limiter=rate_limiter,
         exit_stack=stack,
     )
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
-from app.api.deps import AuthServiceDep, CallerDep
+from app.api.deps import AuthAttemptLimit, AuthServiceDep, CallerDep
 from app.api.schemas.auth import LoginIn, RefreshIn, RegisterIn, TokensOut, UserOut
 from app.models import User
 from app.services.auth import TokenPair
@@ -25,7 +25,7 @@ def _tokens(user: User, pair: TokenPair) -> TokensOut:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post("/register", status_code=status.HTTP_201_CREATED, dependencies=[AuthAttemptLimit])
 async def register(
     body: RegisterIn, auth: AuthServiceDep, user_agent: UserAgent = None
 ) -> TokensOut:
@@ -36,7 +36,7 @@ async def register(
     return _tokens(user, pair)
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[AuthAttemptLimit])
 async def login(body: LoginIn, auth: AuthServiceDep, user_agent: UserAgent = None) -> TokensOut:
     """Exchange email and password for an access + refresh token pair."""
     user, pair = await auth.login(email=body.email, password=body.password, user_agent=user_agent)
