@@ -1,10 +1,11 @@
-"""The `mai` command line: serve, migrate, create-admin."""
+"""The `mai` command line: serve, migrate, create-admin, ingest."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,21 @@ def _settings() -> Settings:
     except ConfigError as error:
         typer.echo(f"configuration error: {error.line}", err=True)
         raise typer.Exit(2) from None
+
+
+def _prepare_metrics_dir(workers: int) -> None:
+    """Give several workers one fresh PROMETHEUS_MULTIPROC_DIR so /metrics merges them all."""
+    import os
+    import tempfile
+
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        os.makedirs(configured, exist_ok=True)
+        return
+    if workers <= 1:
+        return
+    # Fresh per start: samples of a previous run's dead workers must not be merged in.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mai-metrics-")
 
 
 @cli.command()
@@ -39,6 +55,7 @@ def serve(
             "set MAI_DATABASE_URL, MAI_REDIS_URL and MAI_QDRANT_URL for multi-process serving",
             err=True,
         )
+    _prepare_metrics_dir(workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -128,6 +145,127 @@ def create_admin(
     except MAIError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
+
+
+def _files_under(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every file named or inside a named folder (recursively, hidden files skipped), sorted."""
+    files: list[Path] = []
+    missing: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append((path, "no such file or folder"))
+    return list(dict.fromkeys(files)), missing
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)")],
+    user: Annotated[str, typer.Option("--user", help="Email of the user who will own them")],
+    collection: Annotated[str | None, typer.Option(help="Collection to put them in")] = None,
+    tags: Annotated[
+        list[str] | None, typer.Option(help="Tags (repeat the option or comma-separate)")
+    ] = None,
+) -> None:
+    """Load documents into a user's knowledge base, with progress and a summary of failures."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from app.core.errors import Conflict, MAIError
+    from app.core.resources import close_resources, open_resources
+    from app.models import DocumentStatus
+    from app.repositories.users import UserRepository
+    from app.services.auth import normalise_email
+    from app.services.kb.service import Upload, open_knowledge_base
+
+    settings = _settings()
+    console = Console(stderr=True)
+    files, failures = _files_under(paths)
+    skipped: list[tuple[Path, str]] = []
+
+    async def run() -> tuple[int, int]:
+        try:
+            resources = await open_resources(settings)
+        except RuntimeError as error:
+            if "already accessed" in str(error):
+                raise MAIError(
+                    "the embedded Qdrant folder is in use by a running server: stop it, or "
+                    "set MAI_QDRANT_URL to a Qdrant server shared by both"
+                ) from None
+            raise
+        ready = chunks = 0
+        try:
+            async with resources.sessionmaker() as session:
+                owner = await UserRepository(session).get_by_email(normalise_email(user))
+            if owner is None:
+                raise MAIError(f"no user with email {user}: create the account first")
+            kb = await open_knowledge_base(resources, worker=False)
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("ingesting", total=len(files))
+                for path in files:
+                    progress.update(task, description=path.name[:40])
+                    try:
+                        data = path.read_bytes()
+                        async with resources.sessionmaker() as session:
+                            document = await kb.upload(
+                                session,
+                                owner.id,
+                                Upload(path.name, data, tags=tags or [], collection=collection),
+                                enqueue=False,
+                            )
+                        done = await kb.process(document.id)
+                        if done is None or done.status != DocumentStatus.ready.value:
+                            failures.append(
+                                (path, (done.error or "unknown") if done else "not processed")
+                            )
+                        else:
+                            ready += 1
+                            chunks += done.chunk_count
+                    except Conflict as error:
+                        skipped.append((path, error.detail))
+                    except MAIError as error:
+                        failures.append((path, error.detail))
+                    except OSError as error:
+                        failures.append((path, f"cannot read the file: {error.strerror}"))
+                    progress.advance(task)
+        finally:
+            await close_resources(resources)
+        return ready, chunks
+
+    try:
+        ready, chunks = asyncio.run(run())
+    except MAIError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{ready} document(s) indexed ({chunks} chunks), {len(skipped)} already present, "
+        f"{len(failures)} failed"
+    )
+    if skipped or failures:
+        table = Table("file", "result", "why", show_lines=False)
+        for path, why in skipped:
+            table.add_row(str(path), "skipped", why)
+        for path, why in failures:
+            table.add_row(str(path), "[red]failed[/red]", why)
+        Console().print(table)
+    if failures:
+        raise typer.Exit(1)
 
 
 def main() -> None:

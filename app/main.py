@@ -8,15 +8,26 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from langchain_core.language_models import BaseChatModel
 
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
 from app.api.router import api_router
 from app.api.routes import health
+from app.api.routes import metrics as metrics_routes
 from app.core.clock import Clock
 from app.core.config import Settings, load_settings
 from app.core.logging import configure_logging, get_logger
+from app.core.metrics import mark_process_exited, track_db_pool
 from app.core.resources import close_resources, open_resources
+from app.core.run_metrics import record_run_outcome
+from app.core.tracing import start_tracing
+from app.services.agent_runtime import start_agent_runtime
+from app.services.analytics import install_usage_recording
+from app.services.approvals import start_approvals
+from app.services.kb.embeddings import Embedder
+from app.services.kb.retriever import KnowledgeBaseRetriever
+from app.services.kb.service import open_knowledge_base
 from app.services.users import ensure_admin
 
 log = get_logger(__name__)
@@ -29,8 +40,18 @@ def _version() -> str:
         return "0.0.0"
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """Build an app instance; nothing connects until its lifespan starts."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    embedder: Embedder | None = None,
+    chat_model: BaseChatModel | None = None,
+) -> FastAPI:
+    """Build an app instance; nothing connects until its lifespan starts.
+
+    `embedder` replaces the configured embedding model (tests use a deterministic one);
+    `chat_model` replaces the ChatOpenAI the agent uses (tests pass the scripted fake).
+    """
     settings = settings or load_settings()
 
     @asynccontextmanager
@@ -38,9 +59,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         configure_logging(settings)
         resources = await open_resources(settings, clock)
         app.state.resources = resources
+        track_db_pool(resources.engine)
+        install_usage_recording(resources)
+        # Tracing (Langfuse, when configured) and the run metrics hook (issue 7).
+        resources.tracing = start_tracing(settings, resources.exit_stack)
+        resources.runs.hooks.append(record_run_outcome)
         try:
             async with resources.sessionmaker() as session:
                 await ensure_admin(session, settings)
+            # The knowledge base: a dimension mismatch with the Qdrant collection stops the start.
+            knowledge_base = await open_knowledge_base(resources, embedder)
+            app.state.kb = knowledge_base
+            resources.retriever = KnowledgeBaseRetriever(knowledge_base)
+            # The agent: checkpointer, shared chat model, tools, compiled graph, crash recovery.
+            await start_agent_runtime(resources, chat_model)
+            # Approvals: send_email, notifications, webhook, the expiry sweeper (issue 4).
+            await start_approvals(resources)
             resources.ready = True
             log.info(
                 "mai_started",
@@ -52,6 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             yield
         finally:
             await close_resources(resources)
+            mark_process_exited()
             log.info("mai_stopped")
 
     app = FastAPI(
@@ -73,4 +108,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(api_router)
+    if settings.metrics_enabled:
+        metrics_routes.install(app)
     return app

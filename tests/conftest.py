@@ -139,7 +139,7 @@ async def settings_factory(
             "llm_base_url": DOWN_LLM_URL,
             "bcrypt_rounds": 4,
             "log_level": "WARNING",
-            "health_timeout_seconds": 1.0,
+            "health_timeout_seconds": 5.0,
             # Fixtures register many users from one address; rate-limit tests lower these.
             "auth_rate_limit_per_minute": 10_000,
             "rate_limit_per_minute": 10_000,

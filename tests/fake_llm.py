@@ -60,6 +60,8 @@ class ScriptedChatModel(GenericFakeChatModel):
     bound_tools: list[dict[str, Any]] = Field(default_factory=list)
     model_name: str = "scripted-fake"
     report_usage: bool = True
+    # False: a model without structured output (with_structured_output raises NotImplementedError).
+    structured_output: bool = True
     lock: Any = Field(default_factory=threading.Lock)
 
     @property
@@ -176,6 +178,8 @@ class ScriptedChatModel(GenericFakeChatModel):
         self, schema: Any, *, include_raw: bool = False, **kwargs: Any
     ) -> Runnable[LanguageModelInput, Any]:
         """Parse the next reply's content as JSON into the schema, as a tool-calling model would."""
+        if not self.structured_output:
+            raise NotImplementedError("this model has no structured output")
 
         def convert(message: BaseMessage) -> Any:
             try:

@@ -14,9 +14,11 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.errors import Forbidden, TooManyRequests, Unauthorized
 from app.core.logging import bind_context
+from app.core.metrics import record_rate_limit_rejection
 from app.core.resources import Resources, require_ready
 from app.core.security import AccessClaims
 from app.models import User
+from app.services.analytics import AnalyticsService
 from app.services.auth import AuthService
 
 
@@ -81,6 +83,8 @@ async def enforce_rate_limit(
     result = await resources.rate_limiter.hit(key, limit, RATE_WINDOW_SECONDS)
     request.scope.setdefault("state", {})["rate_limit_headers"] = result.headers
     if not result.allowed:
+        # "user:<id>" -> "user", "auth-ip:<address>" -> "auth-ip": one series per limit.
+        record_rate_limit_rejection(key.split(":", 1)[0])
         raise TooManyRequests(
             f"Too many {what}: at most {limit} a minute. Retry in {result.reset_seconds}s.",
             code="rate_limited",
@@ -129,6 +133,15 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def check_token_budget(user: CurrentUser, resources: ResourcesDep) -> None:
+    """Before a turn: 429 token_budget_exceeded (Retry-After: next UTC midnight) when the
+    caller's daily token budget is used up."""
+    await AnalyticsService(resources).check_budget(user)
+
+
+TokenBudgetCheck = Depends(check_token_budget)
 
 
 def client_ip(request: Request) -> str:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import auth, users
+from app.api.routes import agent, analytics, approvals, auth, feedback, kb, users
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(users.router)
+api_router.include_router(agent.router)
+api_router.include_router(approvals.router)
+api_router.include_router(kb.router)
+api_router.include_router(analytics.router)
+api_router.include_router(feedback.router)

@@ -9,7 +9,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ADMIN_PASSWORD = "change-me-admin"
@@ -84,6 +91,119 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(default=8192, ge=512)
     health_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Agent API (issue 3): history kept in the model's context, SSE heartbeats, run liveness.
+    agent_max_history_messages: int = Field(default=50, ge=2, le=1000)
+    agent_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # A running turn refreshes its conversation's lock this often; a lock not refreshed for
+    # MAI_AGENT_RUN_STALE_SECONDS belongs to a crashed process and is taken over (run failed).
+    agent_run_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    agent_run_stale_seconds: float = Field(default=60.0, gt=0)
+    # At shutdown, turns still running get this long to finish before they are interrupted.
+    agent_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+
+    # Tools (issue 3). web_search: SearXNG (MAI_WEB_SEARCH_URL = the instance), Tavily or Brave
+    # (MAI_WEB_SEARCH_API_KEY; the URL defaults to the provider's API); off when unconfigured.
+    # http_api: the APIs declared in MAI_API_TOOLS_FILE (YAML); off when unset.
+    web_search_provider: Literal["searxng", "tavily", "brave"] | None = None
+    web_search_url: str | None = None
+    web_search_api_key: SecretStr | None = None
+    api_tools_file: Path | None = None
+    # Default per-call tool timeout, and the model <-> tools rounds allowed in one turn.
+    tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    max_tool_iterations: int = Field(default=8, ge=1, le=50)
+
+    @field_validator(
+        "web_search_provider",
+        "web_search_url",
+        "web_search_api_key",
+        "api_tools_file",
+        mode="before",
+    )
+    @classmethod
+    def _tools_empty_is_unset(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("web_search_provider", mode="before")
+    @classmethod
+    def _web_search_provider(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("web_search_url")
+    @classmethod
+    def _web_search_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL such as http://searxng:8080")
+        return value.rstrip("/") if value else value
+
+    @field_validator("api_tools_file")
+    @classmethod
+    def _api_tools_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from graphs.tools import ToolConfigError
+            from graphs.tools.http_api import load_api_definitions
+
+            try:
+                load_api_definitions(value)
+            except ToolConfigError as error:
+                raise ValueError(str(error).removeprefix("MAI_API_TOOLS_FILE: ")) from None
+        return value
+
+    # Human approval (issue 4). Which tools need a person's approval: each tool's own flag,
+    # overridden by these comma-separated lists of tool names; pending approvals expire (as
+    # rejected, reason "expired") after MAI_APPROVAL_TIMEOUT_SECONDS, checked by a sweeper
+    # every MAI_APPROVAL_SWEEP_SECONDS. The webhook gets a signed JSON POST on every request
+    # and decision (X-MAI-Signature: HMAC-SHA256 hex of the body with the secret).
+    approval_required_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    approval_exempt_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    approval_timeout_seconds: float = Field(default=86_400.0, gt=0)
+    approval_sweep_seconds: float = Field(default=30.0, gt=0)
+    approval_webhook_url: str | None = None
+    approval_webhook_secret: SecretStr | None = None
+    approval_webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    approval_webhook_backoff_seconds: float = Field(default=1.0, ge=0)
+    # send_email: SMTP at MAI_SMTP_URL (smtp://user:pass@host:port, smtps:// for TLS,
+    # ?starttls=true to upgrade); unset: approved emails go to the outbox table admins read.
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "mai@localhost"
+
+    @field_validator("approval_required_tools", "approval_exempt_tools", mode="before")
+    @classmethod
+    def _tool_lists(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("approval_webhook_url", "approval_webhook_secret", "smtp_url", mode="before")
+    @classmethod
+    def _approval_empty_is_unset(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("approval_webhook_url")
+    @classmethod
+    def _approval_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from app.core.mail import parse_smtp_url
+
+            parse_smtp_url(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _approval_lists_disjoint(self) -> Settings:
+        both = sorted(set(self.approval_required_tools) & set(self.approval_exempt_tools))
+        if both:
+            raise ValueError(
+                "MAI_APPROVAL_REQUIRED_TOOLS and MAI_APPROVAL_EXEMPT_TOOLS both name "
+                + ", ".join(both)
+            )
+        return self
+
     jwt_secret: SecretStr | None = None
     access_token_ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
@@ -95,6 +215,79 @@ class Settings(BaseSettings):
     # Rate limits (sliding window of one minute; 0 turns a limit off).
     rate_limit_per_minute: int = Field(default=60, ge=0)
     auth_rate_limit_per_minute: int = Field(default=5, ge=0)
+
+    # Usage, cost and budgets (issue 6). Budget: tokens per user per UTC day (unset or 0: off);
+    # prices: a YAML/JSON file of USD per million input/output tokens per model.
+    daily_token_budget: int | None = Field(default=None, ge=0)
+    model_prices_file: Path | None = None
+    analytics_cache_seconds: int = Field(default=300, ge=0, le=86400)
+
+    @field_validator("daily_token_budget", "model_prices_file", mode="before")
+    @classmethod
+    def _usage_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("model_prices_file")
+    @classmethod
+    def _model_prices_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from app.core.pricing import PriceFileError, load_price_table
+
+            try:
+                load_price_table(value)
+            except PriceFileError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    # Metrics (GET /metrics, Prometheus text). Unset token: the endpoint is public, so keep it
+    # on an internal network; set: scrapers must send `Authorization: Bearer <token>`.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _metrics_token_empty_is_unset(cls, value: object) -> object:
+        return value or None
+
+    # Tracing (issue 7): every agent run is traced to Langfuse when LANGFUSE_PUBLIC_KEY is set.
+    # These three use Langfuse's own variable names (no MAI_ prefix). Spans are exported in the
+    # background: a Langfuse outage never slows or fails a request.
+    langfuse_public_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("LANGFUSE_PUBLIC_KEY", "langfuse_public_key")
+    )
+    langfuse_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LANGFUSE_SECRET_KEY", "langfuse_secret_key")
+    )
+    langfuse_host: str = Field(
+        default="https://cloud.langfuse.com",
+        validation_alias=AliasChoices("LANGFUSE_HOST", "LANGFUSE_BASE_URL", "langfuse_host"),
+    )
+
+    @field_validator("langfuse_public_key", "langfuse_secret_key", mode="before")
+    @classmethod
+    def _langfuse_empty_is_unset(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("langfuse_host", mode="before")
+    @classmethod
+    def _langfuse_host(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or "https://cloud.langfuse.com"
+            if not value.startswith(("http://", "https://")):
+                raise ValueError("must be an http:// or https:// URL such as http://langfuse:3000")
+            return value.rstrip("/")
+        return value
+
+    @model_validator(mode="after")
+    def _langfuse_keys_together(self) -> Settings:
+        if self.langfuse_public_key is not None and self.langfuse_secret_key is None:
+            raise ValueError("LANGFUSE_SECRET_KEY must be set when LANGFUSE_PUBLIC_KEY is set")
+        return self
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether agent runs are traced to Langfuse (LANGFUSE_PUBLIC_KEY is set)."""
+        return self.langfuse_public_key is not None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -135,7 +328,13 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("embedding_model_path", "embedding_dimensions", "kb_qdrant_collection", mode="before")
+    @field_validator(
+        "embedding_model_path",
+        "embedding_dimensions",
+        "embedding_api_key",
+        "kb_qdrant_collection",
+        mode="before",
+    )
     @classmethod
     def _kb_empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -255,7 +454,9 @@ def format_validation_error(error: ValidationError) -> str:
     location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if location:
-        return f"MAI_{location[0].upper()}: {message}"
+        name = location[0]
+        # Fields read under a name of their own (LANGFUSE_*) are reported under that name.
+        return f"{name if name.isupper() else 'MAI_' + name.upper()}: {message}"
     return message
 
 

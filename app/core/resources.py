@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from qdrant_client import AsyncQdrantClient
@@ -16,7 +17,20 @@ from app.core.db import create_engine, create_sessionmaker, pending_migrations, 
 from app.core.errors import ServiceUnavailable
 from app.core.kv import CircuitBreaker, KeyValueStore, MemoryStore, RedisStore, create_redis
 from app.core.logging import get_logger
+from app.core.pricing import PriceTable, load_price_table
 from app.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.core.runs import RunRegistry
+from app.core.tracing import Tracing
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.graph.state import CompiledStateGraph
+
+    from app.core.llm import ChatModelProvider
+    from app.core.notify import Broker
+    from app.core.webhooks import WebhookSender
+    from graphs.assistant import Retriever
+    from graphs.tools import ToolRegistry
 
 log = get_logger(__name__)
 
@@ -36,6 +50,21 @@ class Resources:
     rate_limiter: RateLimiter
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     ready: bool = False
+    # USD per million tokens by model (issue 6), from MAI_MODEL_PRICES_FILE; empty: all free.
+    price_table: PriceTable = field(default_factory=PriceTable)
+    # The agent (issue 3), set up by app.services.agent_runtime.start_agent_runtime.
+    checkpointer: BaseCheckpointSaver[Any] | None = None
+    chat_models: ChatModelProvider | None = None
+    tool_registry: ToolRegistry | None = None
+    agent_graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
+    runs: RunRegistry = field(default_factory=RunRegistry)
+    # The knowledge base behind the kb_search tool (issue 5); None: the tool says it is unavailable.
+    retriever: Retriever | None = None
+    # Approvals (issue 4): live notifications (Redis-shared when configured) and the webhook.
+    approval_events: Broker | None = None
+    approval_webhook: WebhookSender | None = None
+    # Tracing of agent runs (issue 7): Langfuse when LANGFUSE_PUBLIC_KEY is set, else a no-op.
+    tracing: Tracing = field(default_factory=Tracing)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -56,6 +85,7 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
     stack = AsyncExitStack()
+    price_table = load_price_table(settings.model_prices_file)
     try:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
@@ -97,6 +127,7 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
         http=http,
         qdrant=qdrant,
         rate_limiter=rate_limiter,
+        price_table=price_table,
         exit_stack=stack,
     )
 

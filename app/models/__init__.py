@@ -1,6 +1,40 @@
 """SQLAlchemy models; importing this module registers every table on `Base.metadata`."""
 
+from app.models.agent import AgentRun, Conversation, Message, RunStatus
+from app.models.approval import (
+    Approval,
+    ApprovalEvent,
+    ApprovalEventKind,
+    ApprovalStatus,
+    OutboxEmail,
+)
 from app.models.base import Base
+from app.models.feedback import Feedback, FeedbackTag, Rating
+from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
+from app.models.usage import UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
-__all__ = ["Base", "RefreshToken", "Role", "User"]
+__all__ = [
+    "AgentRun",
+    "Approval",
+    "ApprovalEvent",
+    "ApprovalEventKind",
+    "ApprovalStatus",
+    "Base",
+    "Conversation",
+    "DocumentStatus",
+    "Feedback",
+    "FeedbackTag",
+    "KBDocument",
+    "KBDocumentTag",
+    "Message",
+    "OutboxEmail",
+    "Rating",
+    "RefreshToken",
+    "Role",
+    "RunStatus",
+    "UsageEvent",
+    "UsageKind",
+    "UsageStatus",
+    "User",
+]

@@ -30,6 +30,8 @@ class User(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(20), default=Role.user.value)
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column()
+    # Tokens a UTC day for this user: None follows MAI_DAILY_TOKEN_BUDGET, 0 means no budget.
+    daily_token_budget: Mapped[int | None] = mapped_column()
 
     @property
     def is_admin(self) -> bool:

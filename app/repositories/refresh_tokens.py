@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import RefreshToken
@@ -66,3 +66,12 @@ class RefreshTokenRepository:
             .limit(1)
         )
         return result.first() is not None
+
+    async def count_active_users(self, since: datetime) -> int:
+        """Distinct users issued a refresh token (sign-in, sign-up or renewal) since a time."""
+        result = await self.session.execute(
+            select(func.count(func.distinct(RefreshToken.user_id))).where(
+                RefreshToken.created_at >= since
+            )
+        )
+        return int(result.scalar_one())

@@ -37,6 +37,8 @@ class AdminChange:
 
     role: Role | None = None
     is_active: bool | None = None
+    daily_token_budget: int | None = None
+    daily_token_budget_set: bool = False  # null clears the user's own budget
 
 
 class UserService:
@@ -91,6 +93,8 @@ class UserService:
             )
         if change.role is not None:
             user.role = change.role.value
+        if change.daily_token_budget_set:
+            user.daily_token_budget = change.daily_token_budget
         if change.is_active is not None:
             user.is_active = change.is_active
             if not change.is_active:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from app.api.deps import AdminUser, CallerDep, ClockDep, PageDep, SessionDep, SettingsDep
+from app.api.routes.kb import KnowledgeBaseDep
 from app.api.schemas.auth import AdminUserUpdateIn, MeUpdateIn, UserOut
 from app.api.schemas.common import PageOut
 from app.services.users import AdminChange, ProfileChange, UserService
@@ -64,14 +65,21 @@ async def read_user(user_id: uuid.UUID, _: AdminUser, users: UserServiceDep) -> 
 async def update_user(
     user_id: uuid.UUID, body: AdminUserUpdateIn, admin: AdminUser, users: UserServiceDep
 ) -> UserOut:
-    """Change a user's role or active flag (admin)."""
-    user = await users.admin_update(
-        admin, user_id, AdminChange(role=body.role, is_active=body.is_active)
+    """Change a user's role, active flag or daily token budget (admin)."""
+    change = AdminChange(
+        role=body.role,
+        is_active=body.is_active,
+        daily_token_budget=body.daily_token_budget,
+        daily_token_budget_set="daily_token_budget" in body.model_fields_set,
     )
+    user = await users.admin_update(admin, user_id, change)
     return UserOut.model_validate(user)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserServiceDep) -> None:
-    """Delete a user and everything they own (admin)."""
+async def delete_user(
+    user_id: uuid.UUID, admin: AdminUser, users: UserServiceDep, kb: KnowledgeBaseDep
+) -> None:
+    """Delete a user and everything they own (admin), knowledge-base files and vectors included."""
     await users.delete(admin, user_id)
+    await kb.purge_user(user_id)

@@ -48,6 +48,10 @@ class UserOut(BaseModel):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None = None
+    daily_token_budget: int | None = Field(
+        default=None,
+        description="Own tokens-per-day budget (null: MAI_DAILY_TOKEN_BUDGET applies; 0: none)",
+    )
 
 
 class TokensOut(BaseModel):
@@ -77,3 +81,9 @@ class AdminUserUpdateIn(BaseModel):
 
     role: Role | None = None
     is_active: bool | None = None
+    daily_token_budget: int | None = Field(
+        default=None,
+        ge=0,
+        le=2_000_000_000,
+        description="Tokens per UTC day for this user; 0: no budget; null: back to the default",
+    )

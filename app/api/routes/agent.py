@@ -1,0 +1,174 @@
+"""/agent: run turns (JSON or SSE) and manage the caller's conversations."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, TokenBudgetCheck
+from app.api.schemas.agent import (
+    ConversationDetailOut,
+    ConversationOut,
+    ConversationUpdateIn,
+    MessageOut,
+    QueryIn,
+    TurnOut,
+)
+from app.api.schemas.common import PageOut
+from app.api.schemas.feedback import MessageFeedbackOut
+from app.core.runs import RunHandle
+from app.models import Conversation, Message
+from app.services.agent import AgentService, TurnResult
+from app.services.conversations import ConversationService
+from app.services.feedback import feedback_on_messages
+
+router = APIRouter(prefix="/agent", tags=["agent"])
+
+
+def get_agent_service(resources: ResourcesDep) -> AgentService:
+    """Turn use cases."""
+    return AgentService(resources)
+
+
+def get_conversation_service(resources: ResourcesDep, user: CurrentUser) -> ConversationService:
+    """The caller's conversations."""
+    return ConversationService(resources, user.id)
+
+
+AgentServiceDep = Annotated[AgentService, Depends(get_agent_service)]
+ConversationServiceDep = Annotated[ConversationService, Depends(get_conversation_service)]
+
+
+async def _release_connection(session: SessionDep, _: CurrentUser) -> None:
+    """Give the request's database connection back once the caller is authenticated.
+
+    A turn lasts as long as the model takes; holding a pooled connection for all of it would let
+    a few slow turns exhaust the pool (the turn writes through short sessions of its own).
+    """
+    await session.close()
+
+
+ReleaseConnection = Depends(_release_connection)
+
+
+@router.post("/query", dependencies=[TokenBudgetCheck, ReleaseConnection])
+async def query(body: QueryIn, user: CurrentUser, agent: AgentServiceDep) -> TurnOut:
+    """Run one turn to the end and answer with the result.
+
+    The turn runs on in the background if the client goes away, and is stored when it ends.
+    """
+    handle = await agent.start_turn(user.id, body.message, body.conversation_id)
+    result: TurnResult = await handle.wait()
+    return TurnOut.model_validate(result.as_json())
+
+
+def _encode(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+async def _relay(handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
+    # Leaving early (client gone) only stops the relay; the turn's task runs on.
+    async for item in handle.subscribe():
+        yield ServerSentEvent(data=_encode(item.data), event=item.event)
+
+
+@router.post(
+    "/stream",
+    dependencies=[TokenBudgetCheck, ReleaseConnection],
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}},
+)
+async def stream(
+    body: QueryIn, user: CurrentUser, agent: AgentServiceDep, resources: ResourcesDep
+) -> EventSourceResponse:
+    """Run one turn and stream it as SSE in the LangGraph server wire format.
+
+    Events: `metadata` {run_id, conversation_id}; `messages` [message_chunk, metadata] per
+    token; `updates` {node: output} per node; `values` (the turn result) or `error`
+    {error, detail}; then `end`. Comment lines are heartbeats.
+    """
+    handle = await agent.start_turn(user.id, body.message, body.conversation_id, streamed=True)
+    return EventSourceResponse(
+        _relay(handle),
+        ping=resources.settings.agent_stream_heartbeat_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="heartbeat"),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _conversation_out(conversation: Conversation, message_count: int) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "last_activity_at": conversation.last_activity_at,
+        "message_count": message_count,
+        "running": conversation.active_run_id is not None,
+    }
+
+
+@router.get("/conversations")
+async def list_conversations(
+    conversations: ConversationServiceDep, page: PageDep
+) -> PageOut[ConversationOut]:
+    """Your conversations, most recently active first."""
+    items, total = await conversations.list(limit=page.limit, offset=page.offset)
+    return PageOut[ConversationOut](
+        items=[ConversationOut.model_validate(_conversation_out(c, n)) for c, n in items],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def _detail(conversation: Conversation, messages: Sequence[Message]) -> ConversationDetailOut:
+    return ConversationDetailOut.model_validate(
+        _conversation_out(conversation, len(messages))
+        | {"messages": [MessageOut.model_validate(m) for m in messages]}
+    )
+
+
+async def _with_feedback(
+    detail: ConversationDetailOut, conversations: ConversationService
+) -> ConversationDetailOut:
+    """Show the caller's feedback on each message they rated."""
+    rated = await feedback_on_messages(
+        conversations.resources, conversations.user_id, [m.id for m in detail.messages]
+    )
+    for message in detail.messages:
+        if message.id in rated:
+            message.feedback = MessageFeedbackOut.model_validate(rated[message.id])
+    return detail
+
+
+@router.get("/conversations/{conversation_id}")
+async def read_conversation(
+    conversation_id: uuid.UUID, conversations: ConversationServiceDep
+) -> ConversationDetailOut:
+    """One conversation with its messages in order."""
+    conversation, messages = await conversations.get(conversation_id)
+    return await _with_feedback(_detail(conversation, messages), conversations)
+
+
+@router.patch("/conversations/{conversation_id}")
+async def update_conversation(
+    conversation_id: uuid.UUID, body: ConversationUpdateIn, conversations: ConversationServiceDep
+) -> ConversationDetailOut:
+    """Rename a conversation."""
+    await conversations.rename(conversation_id, body.title)
+    conversation, messages = await conversations.get(conversation_id)
+    return await _with_feedback(_detail(conversation, messages), conversations)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_conversation(
+    conversation_id: uuid.UUID, conversations: ConversationServiceDep
+) -> None:
+    """Delete a conversation, its messages and its checkpoints (409 while a turn runs)."""
+    await conversations.delete(conversation_id)

@@ -1,0 +1,82 @@
+"""Request and response shapes of the knowledge base."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import DocumentStatus
+
+
+class DocumentOut(BaseModel):
+    """A knowledge-base document: metadata and where it is in the pipeline."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    filename: str
+    kind: str = Field(description="pdf | docx | html | markdown | text (from the content)")
+    size_bytes: int
+    sha256: str
+    tags: list[str]
+    collection: str | None
+    status: DocumentStatus
+    error_code: str | None = Field(description="Why it failed, as a code (status failed)")
+    error: str | None = Field(description="Why it failed, in words a user can act on")
+    chunk_count: int
+    page_count: int | None
+    created_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None
+
+
+class SearchFiltersIn(BaseModel):
+    """Optional narrowing of a search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    collection: str | None = Field(default=None, max_length=100)
+
+
+class SearchIn(BaseModel):
+    """A knowledge-base search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000)
+    top_k: int = Field(default=5, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
+
+
+class SearchHitOut(BaseModel):
+    """One matching chunk."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    chunk_id: str
+    document_id: str
+    title: str
+    page: int | None
+    section: str | None
+    text: str
+    score: float
+    start: int = Field(description="Offset of the chunk in the document's extracted text")
+    end: int
+    chunk_index: int
+    tags: list[str]
+    collection: str | None
+
+
+class SearchOut(BaseModel):
+    """Search results, best first."""
+
+    query: str
+    mode: str
+    results: list[SearchHitOut]

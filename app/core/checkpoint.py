@@ -1,0 +1,60 @@
+"""The LangGraph checkpointer: SQLite next to the embedded database, or PostgreSQL."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aiosqlite
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.config import Settings
+
+# Any fixed key: serialises the checkpointer's schema migrations across processes starting at once.
+_SETUP_LOCK_KEY = 4_172_031_553
+
+
+def checkpoint_sqlite_path(settings: Settings) -> str:
+    """The SQLite file holding checkpoints: beside the app database, in its own file.
+
+    A separate file keeps checkpoint writes from queueing behind app-table writes on SQLite's
+    single writer lock.
+    """
+    app_db = settings.sqlite_path
+    directory = app_db.parent if app_db is not None else settings.data_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    return str((directory / "checkpoints.db").resolve())
+
+
+async def open_checkpointer(settings: Settings, stack: AsyncExitStack) -> BaseCheckpointSaver[Any]:
+    """Open the checkpointer for this deployment and register its cleanup on `stack`."""
+    if settings.uses_postgres:
+        conninfo = settings.postgres_conninfo
+        assert conninfo is not None
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=settings.database_pool_size,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            open=False,
+        )
+        await pool.open(wait=True, timeout=30)
+        stack.push_async_callback(pool.close)
+        async with pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            try:
+                await AsyncPostgresSaver(conn).setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+        return AsyncPostgresSaver(pool)
+    conn = await aiosqlite.connect(checkpoint_sqlite_path(settings), timeout=30)
+    stack.push_async_callback(conn.close)
+    await conn.execute("PRAGMA busy_timeout=30000")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    saver = AsyncSqliteSaver(conn)
+    await saver.setup()
+    return saver

@@ -1,0 +1,57 @@
+"""Usage events: one row per agent turn, knowledge-base upload or search, with tokens and cost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin
+
+
+class UsageKind(StrEnum):
+    """What an event records."""
+
+    agent_turn = "agent_turn"
+    kb_upload = "kb_upload"
+    kb_search = "kb_search"
+
+
+class UsageStatus(StrEnum):
+    """How the recorded operation ended."""
+
+    completed = "completed"
+    failed = "failed"
+    awaiting_approval = "awaiting_approval"
+
+
+class UsageEvent(IdMixin, Base):
+    """One metered operation of one user; created_at comes from the service's clock."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        Index("ix_usage_events_user_id_created_at", "user_id", "created_at"),
+        Index("ix_usage_events_kind_created_at", "kind", "created_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    # No foreign keys to conversations/runs: usage outlives a deleted conversation.
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    model: Mapped[str | None] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer)
+    streamed: Mapped[bool] = mapped_column(Boolean, default=False)
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(30))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(index=True)

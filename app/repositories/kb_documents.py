@@ -1,0 +1,110 @@
+"""SQL for knowledge-base documents and their tags."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import DocumentStatus, KBDocument, KBDocumentTag
+
+
+class KBDocumentRepository:
+    """Reads and writes knowledge-base documents within one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, document_id: uuid.UUID) -> KBDocument | None:
+        """A document by id (any owner)."""
+        return await self.session.get(KBDocument, document_id)
+
+    async def get_owned(self, user_id: uuid.UUID, document_id: uuid.UUID) -> KBDocument | None:
+        """A document by id if it belongs to the user."""
+        result = await self.session.execute(
+            select(KBDocument).where(KBDocument.id == document_id, KBDocument.user_id == user_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def get_by_hash(self, user_id: uuid.UUID, sha256: str) -> KBDocument | None:
+        """The user's document with this content hash."""
+        result = await self.session.execute(
+            select(KBDocument).where(KBDocument.user_id == user_id, KBDocument.sha256 == sha256)
+        )
+        return result.scalar_one_or_none()
+
+    async def add(self, document: KBDocument, tags: Sequence[str]) -> KBDocument:
+        """Insert a document with its tags and flush so constraint violations surface here."""
+        document.tag_rows = [KBDocumentTag(tag=tag) for tag in tags]
+        self.session.add(document)
+        await self.session.flush()
+        return document
+
+    async def delete(self, document: KBDocument) -> None:
+        """Delete a document (tags cascade)."""
+        await self.session.delete(document)
+        await self.session.flush()
+
+    async def page(
+        self,
+        user_id: uuid.UUID,
+        *,
+        status: str | None,
+        tag: str | None,
+        collection: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[KBDocument], int]:
+        """A page of the user's documents, newest first, with the total count."""
+        conditions = [KBDocument.user_id == user_id]
+        if status is not None:
+            conditions.append(KBDocument.status == status)
+        if collection is not None:
+            conditions.append(KBDocument.collection == collection)
+        if tag is not None:
+            conditions.append(
+                exists().where(KBDocumentTag.document_id == KBDocument.id, KBDocumentTag.tag == tag)
+            )
+        total = await self.session.scalar(
+            select(func.count()).select_from(KBDocument).where(*conditions)
+        )
+        result = await self.session.execute(
+            select(KBDocument)
+            .where(*conditions)
+            .order_by(KBDocument.created_at.desc(), KBDocument.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return result.scalars().all(), int(total or 0)
+
+    async def queued_ids(self) -> list[uuid.UUID]:
+        """Documents waiting for the worker, oldest first."""
+        result = await self.session.execute(
+            select(KBDocument.id)
+            .where(KBDocument.status == DocumentStatus.queued.value)
+            .order_by(KBDocument.created_at)
+        )
+        return list(result.scalars().all())
+
+    async def requeue_interrupted(self) -> int:
+        """Put documents left `processing` by a stop back in the queue; how many there were."""
+        result = await self.session.execute(
+            update(KBDocument)
+            .where(KBDocument.status == DocumentStatus.processing.value)
+            .values(status=DocumentStatus.queued.value)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def claim(self, document_id: uuid.UUID) -> bool:
+        """Move a queued document to processing; False if another worker took it first."""
+        result = await self.session.execute(
+            update(KBDocument)
+            .where(
+                KBDocument.id == document_id,
+                KBDocument.status == DocumentStatus.queued.value,
+            )
+            .values(status=DocumentStatus.processing.value, error=None, error_code=None)
+        )
+        return bool(getattr(result, "rowcount", 0))

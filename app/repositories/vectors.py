@@ -1,0 +1,276 @@
+"""Every Qdrant call of the knowledge base: the collection, chunk points and searches."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from qdrant_client import AsyncQdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from app.core.errors import ServiceUnavailable
+
+DENSE = "dense"
+SPARSE = "sparse"
+SearchMode = Literal["hybrid", "dense", "sparse"]
+
+
+class VectorStoreUnavailable(ServiceUnavailable):
+    """Qdrant does not answer."""
+
+    code = "kb_unavailable"
+    default_detail = "The knowledge base (Qdrant) is unavailable; retry later."
+
+
+class IndexMismatch(RuntimeError):
+    """The existing collection was built for another vector size or layout."""
+
+
+def collection_name(model_name: str, dimension: int) -> str:
+    """One collection per embedding model and dimension, e.g. kb_all_minilm_l6_v2_384."""
+    slug = re.sub(r"[^a-z0-9]+", "_", model_name.rsplit("/", 1)[-1].lower()).strip("_")
+    return f"kb_{slug or 'model'}_{dimension}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPoint:
+    """One chunk to store: its id, both vectors and its payload."""
+
+    id: str
+    dense: list[float]
+    sparse_indices: list[int]
+    sparse_values: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    """One search result: the point's id, score and payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Optional narrowing of a search; the owner filter is always applied."""
+
+    document_ids: Sequence[str] = ()
+    tags: Sequence[str] = ()
+    collection: str | None = None
+
+
+def chunk_point_id(document_id: uuid.UUID | str, index: int) -> str:
+    """A stable point id per document chunk, so a reindex overwrites instead of duplicating."""
+    return str(uuid.uuid5(uuid.UUID(str(document_id)), f"chunk-{index}"))
+
+
+@asynccontextmanager
+async def _qdrant_errors(url: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except (ResponseHandlingException, httpx.TransportError, ConnectionError, TimeoutError) as e:
+        raise VectorStoreUnavailable(
+            f"The knowledge base cannot reach Qdrant at {url} ({type(e).__name__}); "
+            "check that it is running or fix MAI_QDRANT_URL.",
+        ) from None
+    except UnexpectedResponse as error:
+        if error.status_code is not None and error.status_code >= 500:
+            raise VectorStoreUnavailable(
+                f"Qdrant at {url} answered HTTP {error.status_code}; retry later.",
+            ) from None
+        raise
+
+
+class VectorIndex:
+    """The knowledge-base collection in Qdrant (server or local mode)."""
+
+    def __init__(
+        self, client: AsyncQdrantClient, name: str, dimension: int, *, location: str
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.dimension = dimension
+        self.location = location
+        self.ensured = False
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this is Qdrant local mode (files in the data dir)."""
+        return not self.location.startswith(("http://", "https://"))
+
+    async def ensure(self) -> None:
+        """Create the collection if missing; IndexMismatch if it exists with another layout."""
+        if self.ensured:
+            return
+        async with _qdrant_errors(self.location):
+            if await self.client.collection_exists(self.name):
+                info = await self.client.get_collection(self.name)
+                vectors = info.config.params.vectors
+                sparse = info.config.params.sparse_vectors or {}
+                dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+                if dense is None or SPARSE not in sparse:
+                    raise IndexMismatch(
+                        f"The Qdrant collection {self.name!r} exists but has no named "
+                        f"{DENSE!r} and {SPARSE!r} vectors: it was not created by MAI. Choose "
+                        "another MAI_KB_QDRANT_COLLECTION or delete that collection."
+                    )
+                if dense.size != self.dimension:
+                    raise IndexMismatch(
+                        f"The Qdrant collection {self.name!r} holds {dense.size}-dimensional "
+                        f"vectors but the embedding model gives {self.dimension}. Set "
+                        "MAI_EMBEDDING_MODEL back, or point MAI_KB_QDRANT_COLLECTION at a new "
+                        "collection and reindex the documents."
+                    )
+            else:
+                await self.client.create_collection(
+                    self.name,
+                    vectors_config={
+                        DENSE: qm.VectorParams(size=self.dimension, distance=qm.Distance.COSINE)
+                    },
+                    sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+                )
+                # Local mode ignores payload indexes (and warns); a server uses them for filters.
+                if not self.is_local:
+                    for field in ("user_id", "document_id", "tags", "collection"):
+                        await self.client.create_payload_index(
+                            self.name, field, qm.PayloadSchemaType.KEYWORD
+                        )
+        self.ensured = True
+
+    async def upsert(self, points: Sequence[ChunkPoint], batch_size: int = 256) -> None:
+        """Write chunk points in batches."""
+        await self.ensure()
+        async with _qdrant_errors(self.location):
+            for first in range(0, len(points), batch_size):
+                batch = points[first : first + batch_size]
+                await self.client.upsert(
+                    self.name,
+                    points=[
+                        qm.PointStruct(
+                            id=point.id,
+                            vector={
+                                DENSE: point.dense,
+                                SPARSE: qm.SparseVector(
+                                    indices=point.sparse_indices, values=point.sparse_values
+                                ),
+                            },
+                            payload=point.payload,
+                        )
+                        for point in batch
+                    ],
+                    wait=True,
+                )
+
+    @staticmethod
+    def _owner_filter(user_id: str, filters: SearchFilters | None = None) -> qm.Filter:
+        must: list[qm.Condition] = [
+            qm.FieldCondition(key="user_id", match=qm.MatchValue(value=user_id))
+        ]
+        if filters is not None:
+            if filters.document_ids:
+                must.append(
+                    qm.FieldCondition(
+                        key="document_id", match=qm.MatchAny(any=list(filters.document_ids))
+                    )
+                )
+            if filters.tags:
+                must.append(
+                    qm.FieldCondition(key="tags", match=qm.MatchAny(any=list(filters.tags)))
+                )
+            if filters.collection is not None:
+                must.append(
+                    qm.FieldCondition(
+                        key="collection", match=qm.MatchValue(value=filters.collection)
+                    )
+                )
+        return qm.Filter(must=must)
+
+    async def delete_document(self, user_id: str, document_id: str) -> None:
+        """Delete every chunk of one document of one user."""
+        await self.ensure()
+        selector = self._owner_filter(user_id, SearchFilters(document_ids=[document_id]))
+        async with _qdrant_errors(self.location):
+            await self.client.delete(
+                self.name, points_selector=qm.FilterSelector(filter=selector), wait=True
+            )
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete every chunk of one user."""
+        await self.ensure()
+        async with _qdrant_errors(self.location):
+            await self.client.delete(
+                self.name,
+                points_selector=qm.FilterSelector(filter=self._owner_filter(user_id)),
+                wait=True,
+            )
+
+    async def count(self, user_id: str, document_id: str | None = None) -> int:
+        """How many chunks a user (or one of their documents) has in the index."""
+        await self.ensure()
+        filters = SearchFilters(document_ids=[document_id] if document_id else ())
+        async with _qdrant_errors(self.location):
+            result = await self.client.count(
+                self.name, count_filter=self._owner_filter(user_id, filters), exact=True
+            )
+        return int(result.count)
+
+    async def search(
+        self,
+        *,
+        user_id: str,
+        mode: SearchMode,
+        limit: int,
+        dense: list[float] | None,
+        sparse: tuple[list[int], list[float]] | None,
+        filters: SearchFilters | None = None,
+    ) -> list[VectorHit]:
+        """The best chunks of this user: dense, sparse, or both fused by reciprocal rank."""
+        await self.ensure()
+        owner = self._owner_filter(user_id, filters)
+        sparse_query = (
+            qm.SparseVector(indices=sparse[0], values=sparse[1]) if sparse is not None else None
+        )
+        async with _qdrant_errors(self.location):
+            if mode == "dense":
+                assert dense is not None
+                response = await self.client.query_points(
+                    self.name, query=dense, using=DENSE, query_filter=owner, limit=limit,
+                    with_payload=True,
+                )  # fmt: skip
+            elif mode == "sparse":
+                if sparse_query is None or not sparse_query.indices:
+                    return []
+                response = await self.client.query_points(
+                    self.name, query=sparse_query, using=SPARSE, query_filter=owner, limit=limit,
+                    with_payload=True,
+                )  # fmt: skip
+            else:
+                assert dense is not None
+                candidates = max(limit * 4, 40)
+                prefetch = [qm.Prefetch(query=dense, using=DENSE, filter=owner, limit=candidates)]
+                if sparse_query is not None and sparse_query.indices:
+                    prefetch.append(
+                        qm.Prefetch(
+                            query=sparse_query, using=SPARSE, filter=owner, limit=candidates
+                        )
+                    )
+                response = await self.client.query_points(
+                    self.name,
+                    prefetch=prefetch,
+                    query=qm.FusionQuery(fusion=qm.Fusion.RRF),
+                    query_filter=owner,
+                    limit=limit,
+                    with_payload=True,
+                )
+        return [
+            VectorHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
+            for point in response.points
+        ]

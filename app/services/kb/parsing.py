@@ -1,0 +1,395 @@
+"""File type detection from content, and text extraction into ordered blocks per format."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from app.core.errors import UnsupportedMediaType
+from app.services.kb.errors import IngestError
+
+KINDS = ("pdf", "docx", "html", "markdown", "text")
+_TEXT_EXTENSIONS = {
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+    ".csv": "text",
+    ".rst": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+}
+_BINARY_EXTENSIONS = {".pdf": "pdf", ".docx": "docx"}
+# Known binary formats MAI does not ingest, named so the error says what the file really is.
+_OTHER_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "a legacy Office file (.doc/.xls/.ppt)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"\x7fELF", "an executable"),
+    (b"MZ", "a Windows executable"),
+    (b"{\\rtf", "an RTF document"),
+    (b"ID3", "an MP3 file"),
+)
+_HTML_START = re.compile(
+    rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+_HTML_TAG = re.compile(r"<(p|div|h[1-6]|body|html|table|ul|ol|span|a|br)\b[^>]*>", re.I)
+_MARKDOWN_HINT = re.compile(r"^(#{1,6}\s+\S|```|\s*[-*+]\s+\S|\s*\d+\.\s+\S|>\s)", re.M)
+SUPPORTED = "PDF, DOCX, HTML, Markdown or plain text"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A paragraph-like piece of extracted text, with where it sits in the document."""
+
+    text: str
+    page: int | None = None
+    section: str | None = None
+    heading: bool = False
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    """The text of a document as ordered blocks, plus what the format tells about it."""
+
+    blocks: list[Block]
+    title: str | None = None
+    page_count: int | None = None
+
+
+def _decode(data: bytes) -> str | None:
+    """Text of the bytes if they are text in a common encoding, else None (binary)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    if b"\x00" in data[:8192]:
+        return None
+    text: str | None = None
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        text = data.decode("latin-1")
+    sample = text[:20000]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
+    if sample and controls / len(sample) > 0.01:
+        return None
+    return text
+
+
+def _describe(kind: str) -> str:
+    return {
+        "pdf": "a PDF",
+        "docx": "a Word (DOCX) document",
+        "html": "HTML",
+        "markdown": "Markdown",
+        "text": "plain text",
+    }[kind]
+
+
+def detect_kind(data: bytes, filename: str) -> str:
+    """The document kind from the content; 415 for unsupported content or a lying extension."""
+    extension = PurePath(filename).suffix.lower()
+    sniffed: str | None = None
+    what: str | None = None
+    if b"%PDF-" in data[:1024]:
+        sniffed = "pdf"
+    elif data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, ValueError):
+            names = set()
+            if extension == ".docx":
+                sniffed = "docx"  # a damaged DOCX: the worker reports it as corrupt
+        if "word/document.xml" in names:
+            sniffed = "docx"
+        elif sniffed is None:
+            what = "a ZIP archive that is not a Word document"
+    else:
+        for magic, name in _OTHER_MAGIC:
+            if data.startswith(magic):
+                what = name
+                break
+    if sniffed is None and what is None:
+        text = _decode(data)
+        if text is None:
+            what = "binary data"
+        elif _HTML_START.match(data[:4096]):
+            sniffed = "html"
+        elif extension in _TEXT_EXTENSIONS:
+            sniffed = _TEXT_EXTENSIONS[extension]
+            if sniffed == "html" and not _HTML_TAG.search(text[:20000]):
+                sniffed = "text"
+        elif _MARKDOWN_HINT.search(text[:20000]):
+            sniffed = "markdown"
+        else:
+            sniffed = "text"
+    if sniffed is None:
+        raise UnsupportedMediaType(
+            f"{filename!r} is {what}; upload {SUPPORTED}.",
+            code="unsupported_file_type",
+            meta={"detected": what},
+        )
+    claimed = _BINARY_EXTENSIONS.get(extension) or (
+        "text" if extension in _TEXT_EXTENSIONS else None
+    )
+    text_kinds = ("html", "markdown", "text")
+    lies = claimed is not None and (
+        (claimed in ("pdf", "docx") and claimed != sniffed)
+        or (claimed == "text" and sniffed not in text_kinds)
+    )
+    if lies:
+        raise UnsupportedMediaType(
+            f"{filename!r} has the extension {extension} but its content is "
+            f"{_describe(sniffed)}; rename it or upload the right file.",
+            code="extension_mismatch",
+            meta={"extension": extension, "detected": sniffed},
+        )
+    return sniffed
+
+
+def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
+    """Refuse archives whose members would unpack beyond the limit, before reading any member."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise IngestError(
+            "corrupt_file", f"The DOCX file is damaged and cannot be opened ({error})."
+        ) from None
+    total = sum(member.file_size for member in members)
+    if total > max_unpacked_bytes:
+        raise IngestError(
+            "unpacked_too_large",
+            f"The DOCX would unpack to {total / 1e6:,.0f} MB, over the "
+            f"{max_unpacked_bytes / 1e6:,.0f} MB limit (MAI_KB_MAX_UNPACKED_MB); "
+            "split the document or remove embedded media.",
+        )
+    for member in members:
+        # A tiny member that claims to expand enormously is a zip bomb, even under the total.
+        if member.file_size > 10_000_000 and member.file_size > 200 * max(member.compress_size, 1):
+            raise IngestError(
+                "unpacked_too_large",
+                f"The DOCX member {member.filename} expands {member.file_size:,} bytes from "
+                f"{member.compress_size:,}; this looks like a zip bomb and was not opened.",
+            )
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"\n\s*\n", text) if part.strip()]
+
+
+def parse_text(data: bytes) -> ParsedDocument:
+    """Plain text: paragraphs separated by blank lines."""
+    text = _decode(data) or ""
+    return ParsedDocument([Block(part) for part in _paragraphs(text)])
+
+
+def parse_pdf(data: bytes) -> ParsedDocument:
+    """PDF: text per page (pypdf); encrypted and damaged files fail with a reason."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(
+                "encrypted_pdf",
+                "The PDF is password-protected; remove the password (print to PDF or "
+                "`qpdf --decrypt`) and upload it again.",
+            )
+        pages = list(reader.pages)
+        blocks: list[Block] = []
+        for number, page in enumerate(pages, start=1):
+            text = page.extract_text() or ""
+            blocks.extend(Block(part, page=number) for part in _paragraphs(text))
+        title = None
+        metadata = reader.metadata
+        if metadata is not None and metadata.title:
+            title = str(metadata.title).strip() or None
+    except IngestError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        raise IngestError(
+            "corrupt_file",
+            f"The PDF is damaged and cannot be read ({type(error).__name__}: {error}); "
+            "export it again from the source application.",
+        ) from None
+    except Exception as error:  # pypdf raises many internal types on broken files
+        if "encrypt" in str(error).lower() or "decrypt" in str(error).lower():
+            raise IngestError(
+                "encrypted_pdf",
+                "The PDF is encrypted with an unsupported scheme; remove the password "
+                "and upload it again.",
+            ) from None
+        raise IngestError(
+            "corrupt_file",
+            f"The PDF is damaged and cannot be read ({type(error).__name__}); "
+            "export it again from the source application.",
+        ) from None
+    return ParsedDocument(blocks, title=title, page_count=len(pages))
+
+
+def parse_docx(data: bytes, max_unpacked_bytes: int) -> ParsedDocument:
+    """DOCX: paragraphs and tables in order; Heading/Title styles start sections."""
+    check_zip_size(data, max_unpacked_bytes)
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as error:  # python-docx surfaces lxml/zip/KeyError failures alike
+        raise IngestError(
+            "corrupt_file",
+            f"The DOCX file is damaged and cannot be read ({type(error).__name__}); "
+            "save it again from Word or LibreOffice.",
+        ) from None
+    blocks: list[Block] = []
+    section: str | None = None
+    for item in document.iter_inner_content():
+        if isinstance(item, Paragraph):
+            text = item.text.strip()
+            if not text:
+                continue
+            style = (item.style.name if item.style is not None else "") or ""
+            if style.startswith(("Heading", "Title")):
+                section = text
+                blocks.append(Block(text, section=section, heading=True))
+            else:
+                blocks.append(Block(text, section=section))
+        elif isinstance(item, Table):
+            for row in item.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                line = " | ".join(dict.fromkeys(cell for cell in cells if cell))
+                if line:
+                    blocks.append(Block(line, section=section))
+    title = (document.core_properties.title or "").strip() or None
+    return ParsedDocument(blocks, title=title)
+
+
+_BLOCK_TAGS = (
+    "p", "div", "section", "article", "li", "pre", "blockquote", "td", "th", "tr", "dt", "dd",
+    "table", "ul", "ol", "header", "footer", "main", "figcaption", "caption", "hr", "br",
+)  # fmt: skip
+_HEADING_MARK = "\u0000H\u0000"
+
+
+def parse_html(data: bytes) -> ParsedDocument:
+    """HTML: visible text (scripts and styles dropped), split at block elements; h1-h6 headings."""
+    from bs4 import BeautifulSoup
+
+    text = _decode(data) or ""
+    soup = BeautifulSoup(text, "html.parser")
+    title_tag = soup.find("title")
+    title = title_tag.get_text(" ", strip=True) if title_tag is not None else None
+    for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
+        tag.decompose()
+    for level in range(1, 7):
+        for tag in soup.find_all(f"h{level}"):
+            heading = " ".join(tag.get_text(" ", strip=True).split())
+            tag.replace_with(f"\n\n{_HEADING_MARK}{heading}\n\n")
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_before("\n\n")
+        tag.insert_after("\n\n")
+    blocks: list[Block] = []
+    section: str | None = None
+    for part in _paragraphs(soup.get_text()):
+        if part.startswith(_HEADING_MARK):
+            heading = part[len(_HEADING_MARK) :].strip()
+            if heading:
+                section = heading
+                blocks.append(Block(heading, section=section, heading=True))
+            continue
+        cleaned = re.sub(r"[ \t]+", " ", part)
+        cleaned = re.sub(r"\s*\n\s*", "\n", cleaned).strip()
+        if cleaned:
+            blocks.append(Block(cleaned, section=section))
+    return ParsedDocument(blocks, title=title or None)
+
+
+def _inline_text(token: Any) -> str:
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(child.content)
+    return "".join(parts).strip()
+
+
+def parse_markdown(data: bytes) -> ParsedDocument:
+    """Markdown (CommonMark + tables): headings start sections; formatting marks are dropped."""
+    from markdown_it import MarkdownIt
+
+    text = _decode(data) or ""
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    blocks: list[Block] = []
+    section: str | None = None
+    title: str | None = None
+    in_heading = False
+    for token in tokens:
+        if token.type == "heading_open":
+            in_heading = True
+        elif token.type == "heading_close":
+            in_heading = False
+        elif token.type == "inline":
+            content = _inline_text(token)
+            if not content:
+                continue
+            if in_heading:
+                section = content
+                if title is None:
+                    title = content
+                blocks.append(Block(content, section=section, heading=True))
+            else:
+                blocks.append(Block(content, section=section))
+        elif token.type in ("fence", "code_block") and token.content.strip():
+            blocks.append(Block(token.content.strip("\n"), section=section))
+        elif token.type == "html_block":
+            inner = parse_html(token.content.encode())
+            blocks.extend(Block(b.text, section=section) for b in inner.blocks)
+    return ParsedDocument(blocks, title=title)
+
+
+def parse(data: bytes, kind: str, *, max_unpacked_bytes: int) -> ParsedDocument:
+    """Extract the text of a document of a detected kind; IngestError when there is none."""
+    if kind == "pdf":
+        parsed = parse_pdf(data)
+    elif kind == "docx":
+        parsed = parse_docx(data, max_unpacked_bytes)
+    elif kind == "html":
+        parsed = parse_html(data)
+    elif kind == "markdown":
+        parsed = parse_markdown(data)
+    else:
+        parsed = parse_text(data)
+    if not any(block.text.strip() for block in parsed.blocks):
+        hint = (
+            " It may be a scanned PDF: run OCR on it first."
+            if kind == "pdf"
+            else " Check that the file is the one you meant to upload."
+        )
+        raise IngestError(
+            "no_text", f"No text could be extracted from this {_describe(kind)}.{hint}"
+        )
+    return parsed

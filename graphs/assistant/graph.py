@@ -1,0 +1,47 @@
+"""The assistant graph: wiring and routers only (the nodes live in `nodes/`).
+
+    START -> route -> load_context -> call_model -(tool calls, under the cap)-> tools -> call_model
+                                                 \\-(answer, or cap reached)-> synthesize -> END
+
+`builder` is exported for callers that compile with their own checkpointer (the service, tests);
+`graph` is compiled without one, for `langgraph.json` (the LangGraph server brings its own).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.messages import AIMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from graphs.assistant.context import Context, context_of
+from graphs.assistant.nodes import call_model, load_context, route, synthesize, tools
+from graphs.assistant.state import AssistantState, InputState, OutputState
+
+
+def after_model(state: AssistantState, runtime: Runtime[Context]) -> Literal["tools", "synthesize"]:
+    """Run the requested tools while under the iteration cap; otherwise finish the turn."""
+    last = state["messages"][-1]
+    wants_tools = isinstance(last, AIMessage) and bool(last.tool_calls)
+    if wants_tools and state.get("iterations", 0) < context_of(runtime).max_tool_iterations:
+        return "tools"
+    return "synthesize"
+
+
+builder = StateGraph(
+    AssistantState, context_schema=Context, input_schema=InputState, output_schema=OutputState
+)
+builder.add_node("route", route)
+builder.add_node("load_context", load_context)
+builder.add_node("call_model", call_model)
+builder.add_node("tools", tools)
+builder.add_node("synthesize", synthesize)
+builder.add_edge(START, "route")
+builder.add_edge("route", "load_context")
+builder.add_edge("load_context", "call_model")
+builder.add_conditional_edges("call_model", after_model)
+builder.add_edge("tools", "call_model")
+builder.add_edge("synthesize", END)
+
+graph = builder.compile(name="assistant")

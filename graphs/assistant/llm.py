@@ -1,0 +1,57 @@
+"""The chat model for a run: the injected one, or a ChatOpenAI built from the context."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from graphs.assistant.context import Context
+
+_first_models: dict[str, str] = {}
+
+
+async def first_model(base_url: str, api_key: str | None, *, timeout: float = 10.0) -> str:
+    """The first model listed by GET {base_url}/models (remembered per URL).
+
+    Failures surface as the openai exceptions (APIConnectionError, APITimeoutError,
+    APIStatusError) that the service maps to 503 llm_unavailable.
+    """
+    if base_url in _first_models:
+        return _first_models[base_url]
+    async with openai.AsyncOpenAI(
+        base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1
+    ) as client:
+        raw = await client.models.with_raw_response.list()
+        models = [model.id for model in raw.parse().data]
+    if not models:
+        raise openai.APIStatusError(
+            f"the LLM server at {base_url} lists no models; set MAI_LLM_MODEL",
+            response=raw.http_response,
+            body=None,
+        )
+    _first_models[base_url] = models[0]
+    return models[0]
+
+
+@lru_cache(maxsize=16)
+def _openai_model(base_url: str, model: str, api_key: str | None) -> ChatOpenAI:
+    return ChatOpenAI(
+        base_url=base_url,
+        model=model,
+        api_key=SecretStr(api_key or "not-needed"),
+        stream_usage=True,
+        timeout=120.0,
+        max_retries=2,
+    )
+
+
+async def chat_model(context: Context) -> BaseChatModel:
+    """The model for this run: `context.llm`, else a ChatOpenAI for `context.llm_base_url`."""
+    if context.llm is not None:
+        return context.llm
+    model = context.model or await first_model(context.llm_base_url, context.llm_api_key)
+    return _openai_model(context.llm_base_url, model, context.llm_api_key)

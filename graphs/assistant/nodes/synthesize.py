@@ -1,0 +1,123 @@
+"""The `synthesize` node: the turn's final answer and its citations.
+
+Normally the answer is the last AI message. When the tool-call cap was hit, the pending calls
+are closed with "not run" tool messages (so the history stays valid for the next turn) and the
+answer says plainly that the limit was reached. [n] markers in the answer become citations of
+the kb_search passages of this turn.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langgraph.runtime import Runtime
+
+from graphs.assistant.context import Context, context_of
+from graphs.assistant.messages import text_of
+from graphs.assistant.state import AssistantState, Citation, ToolRun
+from graphs.knowledge import Passage
+from graphs.tools.kb_search import CANNOT_SEARCH
+
+SNIPPET_CHARS = 300
+_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+EMPTY_ANSWER = "I could not produce an answer to this message. Please try rephrasing it."
+NOT_RUN = "Not run: the tool-call limit for this turn was reached."
+KB_NOT_SEARCHED = (
+    "Note: I could not search the knowledge base, so this answer is not based on your documents."
+)
+KB_NOTHING_FOUND = (
+    "Note: no relevant passages were found in the knowledge base, so this answer is not "
+    "based on your documents."
+)
+
+
+def cap_message(limit: int, runs: Sequence[ToolRun]) -> str:
+    """The answer when the model kept asking for tools past the limit."""
+    counts = Counter(run["name"] for run in runs)
+    used = ", ".join(f"{name} (x{n})" if n > 1 else name for name, n in counts.items())
+    rounds = "round" if limit == 1 else "rounds"
+    return (
+        f"I stopped because I reached the tool-call limit for one message ({limit} {rounds} of "
+        "tool calls) before I could finish the answer."
+        + (f" Tools used: {used}." if used else "")
+        + " Ask me to continue, or narrow the question so it needs fewer steps."
+    )
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rstrip() + "…"
+
+
+def cite(answer: str, passages: Sequence[Passage]) -> list[Citation]:
+    """Citations for the [n] markers used in `answer`, in the order they first appear."""
+    seen: set[int] = set()
+    citations: list[Citation] = []
+    for match in _MARKER.finditer(answer):
+        for piece in match.group(1).split(","):
+            number = int(piece)
+            if number in seen or not 1 <= number <= len(passages):
+                continue
+            seen.add(number)
+            passage = passages[number - 1]
+            citations.append(
+                {
+                    "number": number,
+                    "document_id": passage["document_id"],
+                    "title": passage["title"],
+                    "page": passage.get("page"),
+                    "snippet": _snippet(passage["text"]),
+                    "score": float(passage["score"]),
+                }
+            )
+    return citations
+
+
+def knowledge_note(state: AssistantState, context: Context, answer: str) -> str | None:
+    """For a knowledge turn that used no passage, what the answer must admit (if it does not)."""
+    if state.get("route") != "knowledge" or state.get("passages"):
+        return None
+    if "knowledge base" in answer.lower():
+        return None
+    searched = [run for run in state.get("tool_runs", []) if run["name"] == "kb_search"]
+    could_not = context.retriever is None or any(
+        run["result"].startswith(CANNOT_SEARCH) for run in searched
+    )
+    return KB_NOT_SEARCHED if could_not else KB_NOTHING_FOUND
+
+
+async def synthesize(state: AssistantState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Set `answer` and `citations` for the turn."""
+    context = context_of(runtime)
+    messages = state["messages"]
+    last: BaseMessage | None = messages[-1] if messages else None
+    passages = state.get("passages", [])
+    if isinstance(last, AIMessage) and last.tool_calls:
+        answer = cap_message(context.max_tool_iterations, state.get("tool_runs", []))
+        closing: list[BaseMessage] = [
+            ToolMessage(
+                content=NOT_RUN,
+                tool_call_id=call.get("id") or "",
+                name=call["name"],
+                status="error",
+            )
+            for call in last.tool_calls
+        ]
+        closing.append(AIMessage(content=answer))
+        return {"answer": answer, "citations": [], "messages": closing}
+    answer = text_of(last).strip() if isinstance(last, AIMessage) else ""
+    update: dict[str, Any] = {}
+    if not answer:
+        answer = EMPTY_ANSWER
+    note = knowledge_note(state, context, answer)
+    if note is not None:
+        answer = f"{answer}\n\n{note}"
+    if isinstance(last, AIMessage) and answer != text_of(last):
+        # Same id: add_messages replaces the stored reply, so history matches the answer.
+        update["messages"] = [last.model_copy(update={"content": answer})]
+    update |= {"answer": answer, "citations": cite(answer, passages)}
+    return update

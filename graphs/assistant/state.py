@@ -1,0 +1,80 @@
+"""The assistant graph's state: the conversation, its running summary, and this turn's results."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+from graphs.knowledge import Passage
+
+Route = Literal["direct", "tools", "knowledge"]
+ROUTES: tuple[Route, ...] = ("direct", "tools", "knowledge")
+ToolRunStatus = Literal["ok", "error", "timeout", "rejected"]
+
+
+class ToolRun(TypedDict):
+    """One tool call of this turn: what was asked, what came back, how long it took."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+    result: str
+    duration_ms: int
+    status: ToolRunStatus
+
+
+class Citation(TypedDict):
+    """A knowledge-base passage the answer cites as [number]."""
+
+    number: int
+    document_id: str
+    title: str
+    page: int | None
+    snippet: str
+    score: float
+
+
+class Usage(TypedDict):
+    """Tokens used by this turn, summed over every model call (estimated when unreported)."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+class InputState(TypedDict):
+    """What a turn takes: the new message(s), usually one HumanMessage."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class AssistantState(InputState, total=False):
+    """The whole state. Everything after `route` is reset by the first node of each turn."""
+
+    summary: str
+    route: Route
+    iterations: int
+    tool_runs: list[ToolRun]
+    citations: list[Citation]
+    passages: list[Passage]
+    usage: Usage
+    answer: str
+
+
+class OutputState(TypedDict, total=False):
+    """What a turn returns (`ainvoke` result and the "values" stream)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    summary: str
+    route: Route
+    tool_runs: list[ToolRun]
+    citations: list[Citation]
+    usage: Usage
+    answer: str
+
+
+def no_usage() -> Usage:
+    """Zero tokens."""
+    return {"input_tokens": 0, "output_tokens": 0}

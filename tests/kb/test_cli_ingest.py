@@ -1,0 +1,102 @@
+"""`mai ingest` as a real subprocess, with the real MiniLM model from ../shared/models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.core.config import Settings
+from tests.conftest import AppFactory, client_for
+from tests.kb.support import make_pdf
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = (ROOT / ".." / "shared" / "models" / "minilm-onnx-int8").resolve()
+
+
+def _mai(args: list[str], data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
+    environ |= {
+        "MAI_DATA_DIR": str(data_dir),
+        "MAI_BCRYPT_ROUNDS": "4",
+        "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+async def test_ingest_folder_reports_failures(tmp_path: Path, app_factory: AppFactory) -> None:
+    if not MODEL_DIR.is_dir():
+        pytest.skip(f"the shared MiniLM model is not at {MODEL_DIR}")
+    data_dir = tmp_path / "data"
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "guide.md").write_text("# Guide\n\nThe Kestrel valve opens at 40 bar.\n")
+    (docs / "sub" / "report.pdf").write_bytes(make_pdf([["Revenue grew by 12 percent."]]))
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a pdf")
+    (docs / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    (docs / ".hidden.txt").write_text("skipped: hidden files are not ingested")
+    created = _mai(["create-admin", "kb@example.com"], data_dir, stdin="a-good-password\n")
+    assert created.returncode == 0, created.stderr
+
+    first = _mai(
+        ["ingest", str(docs), str(tmp_path / "missing.txt"), "--user", "kb@example.com",
+         "--collection", "manuals", "--tags", "ops,2026"],
+        data_dir,
+    )  # fmt: skip
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "2 document(s) indexed" in first.stdout
+    assert "3 failed" in first.stdout
+    assert "damaged" in first.stdout  # broken.pdf
+    assert "PNG" in first.stdout  # photo.txt
+    assert "no such file" in first.stdout  # missing.txt
+    assert ".hidden" not in first.stdout
+
+    again = _mai(["ingest", str(docs / "guide.md"), "--user", "kb@example.com"], data_dir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 already present" in again.stdout
+
+    nobody = _mai(["ingest", str(docs), "--user", "nobody@example.com"], data_dir)
+    assert nobody.returncode == 1
+    assert "no user with email" in nobody.stderr
+
+    # The server sees what the command indexed.
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        env="test",
+        data_dir=data_dir,
+        embedding_model_path=MODEL_DIR,
+        bcrypt_rounds=4,
+        log_level="WARNING",
+        rate_limit_per_minute=0,
+    )
+    app = await app_factory(settings)
+    async with client_for(app) as client:
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": "kb@example.com", "password": "a-good-password"}
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        listing = (await client.get("/api/v1/kb/documents", headers=headers)).json()
+        assert listing["total"] == 3
+        assert {d["status"] for d in listing["items"]} == {"ready", "failed"}
+        ready = [d for d in listing["items"] if d["status"] == "ready"]
+        assert all(d["collection"] == "manuals" and d["tags"] == ["2026", "ops"] for d in ready)
+        response = await client.post(
+            "/api/v1/kb/search",
+            headers=headers,
+            json={"query": "At what pressure does the valve open?"},
+        )
+        assert response.json()["results"][0]["text"].endswith("The Kestrel valve opens at 40 bar.")
