@@ -1,12 +1,15 @@
 """Agent-run metrics: a LangChain callback for nodes and model calls, a run hook for the outcome.
 
 `GraphMetricsHandler` is passed in the graph's config for each run: it times every node (the
-callbacks LangGraph fires for a node carry `metadata["langgraph_node"]` equal to the run's name)
-and every chat-model call (duration, time to first streamed token, outcome).
+callbacks LangGraph fires for a node carry `metadata["langgraph_node"]` equal to the run's name),
+every chat-model call (duration, time to first streamed token, outcome), and counts the tool runs
+each execution of the tools node adds to the state (so a run paused for approval and resumed
+counts each tool execution once).
 
-`record_run_outcome` is a run-registry hook: when a turn ends it counts the run by status, its
-tokens by model and direction, and its tool calls by tool and status (from the turn's tool runs).
-Cost is counted by the usage recorder (`app.services.analytics`), which prices the same tokens.
+`record_run_outcome` is a run-registry hook: when a turn ends (or pauses for approval) it counts
+the run by status and its tokens by model and direction (a resumed run reports only the tokens
+spent after the pause). Cost is counted by the usage recorder (`app.services.analytics`), which
+prices the same tokens.
 """
 
 from __future__ import annotations
@@ -51,10 +54,15 @@ class GraphMetricsHandler(BaseCallbackHandler):
 
     run_inline = True
 
-    def __init__(self, model: str | None, *, graph: str = DEFAULT_GRAPH) -> None:
+    def __init__(
+        self, model: str | None, *, graph: str = DEFAULT_GRAPH, tools_node: str = "tools"
+    ) -> None:
         self.model = model or "unknown"
         self.graph = graph
+        self.tools_node = tools_node
         self._nodes: dict[uuid.UUID, tuple[str, float]] = {}
+        # Tool runs already in the state when a tools-node execution started.
+        self._tool_runs_before: dict[uuid.UUID, int] = {}
         self._calls: dict[uuid.UUID, float] = {}
         self._first_token: dict[uuid.UUID, float] = {}
 
@@ -73,14 +81,21 @@ class GraphMetricsHandler(BaseCallbackHandler):
         node = (metadata or {}).get("langgraph_node")
         if node is not None and kwargs.get("name") == node:
             self._nodes[run_id] = (str(node), time.perf_counter())
+            if node == self.tools_node:
+                previous = inputs.get("tool_runs") if isinstance(inputs, Mapping) else None
+                self._tool_runs_before[run_id] = len(previous or [])
 
     def on_chain_end(self, outputs: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        """Record a node's duration."""
+        """Record a node's duration; for the tools node, count the tool runs it added."""
         self._end_node(run_id)
+        before = self._tool_runs_before.pop(run_id, None)
+        if before is not None and isinstance(outputs, Mapping):
+            record_tool_runs(list(outputs.get("tool_runs") or [])[before:])
 
     def on_chain_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
         """Record a node's duration when it raised (an interrupt for approval included)."""
         self._end_node(run_id)
+        self._tool_runs_before.pop(run_id, None)
 
     def _end_node(self, run_id: uuid.UUID) -> None:
         started = self._nodes.pop(run_id, None)
@@ -154,7 +169,6 @@ def record_tool_runs(tool_runs: Any) -> None:
 
 
 async def record_run_outcome(outcome: RunOutcome) -> None:
-    """Run hook: count the finished turn, its tokens and its tool calls."""
+    """Run hook: count the finished (or paused) turn and its tokens."""
     metrics.record_run(DEFAULT_GRAPH, run_status_label(outcome.status))
     metrics.record_tokens(outcome.model or "unknown", outcome.input_tokens, outcome.output_tokens)
-    record_tool_runs(outcome.tool_calls)

@@ -20,6 +20,7 @@ class RunStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     interrupted = "interrupted"
+    awaiting_approval = "awaiting_approval"  # paused until people decide its approvals
 
 
 class Conversation(IdMixin, TimestampMixin, Base):

@@ -19,20 +19,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
-from langgraph.types import StreamMode
+from langgraph.types import Command, StreamMode
 from pydantic import BaseModel
 
 from app.core.errors import Conflict, MAIError, NotFound
 from app.core.llm import ResolvedModel, map_llm_error
-from app.core.logging import get_logger
+from app.core.logging import bind_context, get_logger
 from app.core.resources import Resources
+from app.core.run_metrics import DEFAULT_GRAPH, GraphMetricsHandler
 from app.core.runs import RunHandle, RunOutcome
+from app.core.tracing import RunTrace
 from app.models import AgentRun, Conversation, Message, RunStatus
+from app.repositories.approvals import ApprovalRepository
 from app.repositories.conversations import (
     AgentRunRepository,
     ConversationRepository,
     MessageRepository,
 )
+from app.services.approvals.service import ApprovalService, PausedTurn
 from graphs.assistant import Context
 
 log = get_logger(__name__)
@@ -170,8 +174,14 @@ class _Turn:
     started_perf: float
     streamed: bool
     ttft_ms: float | None = None
+    # A resumed turn (issue 4): the Command to continue with, and the tokens already reported
+    # when it paused (analytics count only what the resumed part adds).
+    resume: Command[Any] | None = None
+    usage_offset: dict[str, int] | None = None
     # The state's token usage so far: a turn that fails midway has still used tokens.
     usage: Any = None
+    # Langfuse tracing of the run (disabled: no callbacks); set when the run task starts.
+    trace: RunTrace = dataclasses.field(default_factory=RunTrace)
 
     @property
     def model(self) -> str | None:
@@ -227,6 +237,22 @@ class AgentService:
                     conversation_id, user_id, run_id, now, self._stale_before(now)
                 ):
                     await self._refuse(conversations, conversation_id, user_id)
+                waiting = await ApprovalRepository(session).pending_for_conversation(
+                    conversation_id
+                )
+                if waiting:
+                    # Raising rolls the lock back: the conversation stays as it was.
+                    raise Conflict(
+                        "This conversation is waiting for a decision on "
+                        + ", ".join(f"approval {a.id} ({a.tool})" for a in waiting)
+                        + "; approve, reject or modify it (POST /api/v1/approvals/{id}/...) "
+                        "before sending the next message.",
+                        code="approval_pending",
+                        meta={
+                            "conversation_id": str(conversation_id),
+                            "approval_ids": [str(a.id) for a in waiting],
+                        },
+                    )
                 if previous is not None:
                     # The lock was stale: its process died mid-turn.
                     await AgentRunRepository(session).finish(
@@ -261,6 +287,7 @@ class AgentService:
             await session.commit()
 
         handle = RunHandle(run_id=run_id, conversation_id=conversation_id)
+        self._bind_log_context(run_id, conversation_id)
         started_perf = time.perf_counter()
         assert self.resources.chat_models is not None, "the agent runtime is not started"
         try:
@@ -270,6 +297,48 @@ class AgentService:
             await self._record_failure(turn, TurnFailure(error.code, error.detail, error))
             raise
         turn = _Turn(handle, user_id, message, resolved, now, started_perf, streamed)
+        handle.emit("metadata", {"run_id": str(run_id), "conversation_id": str(conversation_id)})
+        self.resources.runs.start(handle, self._execute(turn))
+        return handle
+
+    async def resume_turn(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        run_id: uuid.UUID,
+        resume: dict[str, Any],
+        usage_offset: dict[str, int] | None = None,
+        streamed: bool = False,
+    ) -> RunHandle:
+        """Continue a run paused for approvals with `Command(resume=...)` (issue 4).
+
+        The caller has already locked the conversation for `run_id` and marked the run running
+        (ApprovalService claims the resume). `user_id` is the conversation's owner.
+        """
+        handle = RunHandle(run_id=run_id, conversation_id=conversation_id)
+        self._bind_log_context(run_id, conversation_id)
+        now = self.clock.now()
+        started_perf = time.perf_counter()
+        assert self.resources.chat_models is not None, "the agent runtime is not started"
+        command: Command[Any] = Command(resume=resume)
+        try:
+            resolved = await self.resources.chat_models.get()
+        except MAIError as error:
+            turn = _Turn(handle, user_id, "", None, now, started_perf, streamed, resume=command)
+            await self._record_failure(turn, TurnFailure(error.code, error.detail, error))
+            raise
+        turn = _Turn(
+            handle,
+            user_id,
+            "",
+            resolved,
+            now,
+            started_perf,
+            streamed,
+            resume=command,
+            usage_offset=usage_offset,
+        )
         handle.emit("metadata", {"run_id": str(run_id), "conversation_id": str(conversation_id)})
         self.resources.runs.start(handle, self._execute(turn))
         return handle
@@ -310,18 +379,53 @@ class AgentService:
             max_history_messages=settings.agent_max_history_messages,
             retriever=self.resources.retriever,
             tools=self.resources.tool_registry,
+            approval_required=frozenset(settings.approval_required_tools) or None,
+            approval_exempt=frozenset(settings.approval_exempt_tools) or None,
+            approval_timeout_seconds=settings.approval_timeout_seconds,
+            clock=self.clock.now,
         )
 
+    def _bind_log_context(self, run_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """Put the run's ids (and trace id) on every log line of this request and of the run
+        task, which inherits the context."""
+        bind_context(conversation_id=str(conversation_id), run_id=str(run_id))
+        trace_id = self.resources.tracing.trace_id_for(str(run_id))
+        if trace_id is not None:
+            bind_context(trace_id=trace_id)
+
     async def _execute(self, turn: _Turn) -> None:
+        """Run the turn inside its trace (Langfuse, when configured)."""
+        handle = turn.handle
+        with self.resources.tracing.trace_run(
+            graph=DEFAULT_GRAPH,
+            run_id=str(handle.run_id),
+            user_id=str(turn.user_id),
+            conversation_id=str(handle.conversation_id),
+            model=turn.model,
+            input=to_jsonable(turn.resume.resume) if turn.resume is not None else turn.message,
+        ) as trace:
+            turn.trace = trace
+            await self._run_graph(turn)
+
+    async def _run_graph(self, turn: _Turn) -> None:
         handle = turn.handle
         graph = self.resources.agent_graph
         assert graph is not None, "the agent runtime is not started"
         heartbeat = asyncio.create_task(self._heartbeat(handle))
         try:
             final: Any = None
+            interrupts: list[Any] = []
+            graph_input: Any = (
+                turn.resume
+                if turn.resume is not None
+                else {"messages": [HumanMessage(content=turn.message)]}
+            )
             stream: AsyncIterator[Any] = graph.astream(
-                {"messages": [HumanMessage(content=turn.message)]},
-                config={"configurable": {"thread_id": str(handle.conversation_id)}},
+                graph_input,
+                config={
+                    "configurable": {"thread_id": str(handle.conversation_id)},
+                    "callbacks": [*turn.trace.callbacks, GraphMetricsHandler(turn.model)],
+                },
                 context=self.build_context(turn),
                 stream_mode=STREAM_MODES,
             )
@@ -335,14 +439,22 @@ class AgentService:
                         turn.ttft_ms = (time.perf_counter() - turn.started_perf) * 1000
                     handle.emit("messages", [to_jsonable(token), _message_metadata(metadata)])
                 elif mode == "updates":
+                    if isinstance(chunk, Mapping) and "__interrupt__" in chunk:
+                        # Sent once the approvals are stored, so a client can decide them.
+                        interrupts.extend(chunk["__interrupt__"])
+                        continue
                     handle.emit("updates", to_jsonable(chunk))
                 elif mode == "values":
                     final = chunk
                     if isinstance(chunk, Mapping):
                         turn.usage = chunk.get("usage")
-            if not isinstance(final, Mapping):
+            result: TurnResult | PausedTurn
+            if interrupts:
+                result = await self._record_pause(turn, interrupts, final)
+            elif not isinstance(final, Mapping):
                 raise RuntimeError("the graph ended without a state")
-            result = await self._record_success(turn, final)
+            else:
+                result = await self._record_success(turn, final)
         except asyncio.CancelledError:
             error = MAIError(
                 "The service stopped before this turn finished; send the message again.",
@@ -358,6 +470,9 @@ class AgentService:
         except Exception as exc:
             await self._record_failure(turn, self._failure_of(exc, handle))
         else:
+            if isinstance(result, PausedTurn):
+                await self._finish_pause(turn, result)
+                return
             handle.emit("values", result.as_json())
             handle.emit("end", None)
             handle.finish(result)
@@ -411,6 +526,7 @@ class AgentService:
         citations = [to_jsonable(c) for c in state.get("citations") or []]
         usage = _usage(state.get("usage"))
         answer = str(state.get("answer") or "")
+        turn.trace.finish(output=answer)
         async with self.resources.sessionmaker() as session:
             messages = MessageRepository(session)
             stored = await messages.add(
@@ -462,6 +578,62 @@ class AgentService:
             model=turn.model or "",
         )
 
+    async def _record_pause(self, turn: _Turn, interrupts: list[Any], state: Any) -> PausedTurn:
+        """Store the approvals the turn waits for, park the run (awaiting_approval) and unlock
+        the conversation; the run resumes when they are decided (issue 4)."""
+        handle = turn.handle
+        values: Mapping[str, Any] = state if isinstance(state, Mapping) else {}
+        usage = _usage(values.get("usage"))
+        tool_calls = _tool_calls(values.get("tool_runs"))
+        pending = [
+            (str(getattr(item, "id", "")), getattr(item, "value", None)) for item in interrupts
+        ]
+        approvals = await ApprovalService(self.resources).record_pause(
+            run_id=handle.run_id,
+            conversation_id=handle.conversation_id,
+            user_id=turn.user_id,
+            interrupts=pending,
+            usage=usage,
+            model=turn.model,
+        )
+        duration_ms = round((time.perf_counter() - turn.started_perf) * 1000, 2)
+        turn.trace.finish(output={"status": "awaiting_approval", "approvals": len(approvals)})
+        log.info(
+            "agent_run_awaiting_approval",
+            run_id=str(handle.run_id),
+            conversation_id=str(handle.conversation_id),
+            approvals=len(approvals),
+        )
+        return PausedTurn(
+            conversation_id=handle.conversation_id,
+            run_id=handle.run_id,
+            interrupt_id=pending[0][0],
+            approvals=approvals,
+            tool_calls=tool_calls,
+            usage=usage,
+            duration_ms=duration_ms,
+            model=turn.model or "",
+        )
+
+    async def _finish_pause(self, turn: _Turn, paused: PausedTurn) -> None:
+        """Announce the pause (`updates` {"__interrupt__": [...]}, then `end`), hand the
+        caller its answer, then run the hooks (analytics) without delaying it."""
+        handle = turn.handle
+        handle.emit("updates", paused.interrupt_event())
+        handle.emit("end", None)
+        handle.finish(paused)
+        await self.resources.runs.notify(
+            self._outcome(
+                turn,
+                RunStatus.awaiting_approval,
+                paused.usage,
+                paused.tool_calls,
+                paused.duration_ms,
+                self.clock.now(),
+                None,
+            )
+        )
+
     async def _record_failure(
         self, turn: _Turn, failure: TurnFailure, status: RunStatus = RunStatus.failed
     ) -> None:
@@ -496,13 +668,14 @@ class AgentService:
             status=status.value,
             error=failure.code,
         )
-        # Hooks (usage events, metrics) run before the caller is answered, as on success.
-        await self.resources.runs.notify(
-            self._outcome(turn, status, _usage(turn.usage), [], duration_ms, now, failure)
-        )
+        turn.trace.finish(error=failure.code)
         handle.emit("error", {"error": failure.code, "detail": failure.detail})
         handle.emit("end", None)
         handle.finish(error=failure.error)
+        # Tokens the turn used before it failed still count (usage events, budgets).
+        await self.resources.runs.notify(
+            self._outcome(turn, status, _usage(turn.usage), [], duration_ms, now, failure)
+        )
 
     def _outcome(
         self,
@@ -514,6 +687,11 @@ class AgentService:
         finished_at: datetime,
         failure: TurnFailure | None,
     ) -> RunOutcome:
+        if turn.usage_offset:
+            usage = {
+                key: max(0, usage[key] - int(turn.usage_offset.get(key, 0)))
+                for key in ("input_tokens", "output_tokens")
+            }
         return RunOutcome(
             run_id=turn.handle.run_id,
             conversation_id=turn.handle.conversation_id,

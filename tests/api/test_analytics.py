@@ -120,7 +120,8 @@ async def test_failed_turn_is_recorded_and_counts_in_the_error_rate(start: Start
         "/api/v1/agent/query", json={"message": "first"}, headers=ua.user.headers
     )
     assert failed.status_code == 503
-    usage = await ua.wait_for_turns(1)
+    await ua.settle()
+    usage = await ua.usage()
     assert usage["totals"]["failed"] == 1
     assert usage["totals"]["completed"] == 0
     # The route call succeeded before the answer call failed: its tokens count.
@@ -129,7 +130,7 @@ async def test_failed_turn_is_recorded_and_counts_in_the_error_rate(start: Start
     assert (await ua.system())["error_rate"] == 1.0
 
     await ua.turn(message="second")
-    usage = await ua.wait_for_turns(2)
+    usage = await ua.usage()
     assert (usage["totals"]["completed"], usage["totals"]["failed"]) == (1, 1)
     system = await ua.system()
     assert system["error_rate"] == 0.5
@@ -144,7 +145,8 @@ async def test_streamed_turn_records_tokens_and_time_to_first_token(start: Start
     assert response.status_code == 200, response.text
     events, _ = parse_sse(response.text)
     assert [e.event for e in events][-2:] == ["values", "end"]
-    usage = await ua.wait_for_turns(1)
+    await ua.settle()
+    usage = await ua.usage()
     assert usage["totals"]["input_tokens"] == input_tokens_of(ua.model)
     assert usage["totals"]["output_tokens"] == reply_tokens(*replies)
     assert usage["totals"]["completed"] == 1

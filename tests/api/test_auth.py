@@ -216,3 +216,31 @@ async def test_missing_token_is_401(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/users/me")
     assert response.status_code == 401
     assert set(response.json()) >= {"error", "detail", "request_id"}
+
+
+async def test_token_without_expiry_is_401(
+    client: httpx.AsyncClient, app: object, user: Account
+) -> None:
+    settings = app.state.settings  # type: ignore[attr-defined]
+    header, payload, _ = user.access_token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    del claims["exp"]
+    token = jwt.encode(claims, settings.jwt_signing_key, algorithm="HS256")
+    response = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+async def test_tokens_follow_the_injected_clock_in_the_past(
+    app_factory: object, settings_factory: object, clock: FrozenClock
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.conftest import client_for, register
+
+    clock.set(datetime(2020, 1, 1, tzinfo=UTC))
+    app = await app_factory(settings_factory())  # type: ignore[operator]
+    async with client_for(app) as http:
+        account = await register(http)
+        me = await http.get("/api/v1/users/me", headers=account.headers)
+        assert me.status_code == 200

@@ -449,3 +449,35 @@ async def test_unreachable_llm_raises_the_openai_error(agent: Agent) -> None:
     context = Context(llm_base_url="http://127.0.0.1:9/v1", model="")
     with pytest.raises(openai.APIConnectionError):
         await turn(agent, "hello?", context)
+
+
+async def test_tool_calls_left_unanswered_by_a_failed_turn_are_repaired(agent: Agent) -> None:
+    config = thread()
+    # What a turn that died mid-tool leaves behind: an AI message whose call never got a result.
+    await agent.aupdate_state(
+        config,
+        {
+            "messages": [
+                HumanMessage(content="add 1 and 1", id="h1"),
+                AIMessage(
+                    content="",
+                    id="a1",
+                    tool_calls=[tool_call("calculator", {"expression": "1+1"}, "call_dead")],
+                ),
+            ]
+        },
+        as_node="synthesize",
+    )
+    llm = scripted({"route": "direct"}, "Hello again.")
+    result = await turn(agent, "hi", Context(llm=llm), config)
+    assert result["answer"] == "Hello again."
+    sent = llm.calls[-1]
+    answered = {m.tool_call_id for m in sent if isinstance(m, ToolMessage)}
+    for message in sent:
+        if isinstance(message, AIMessage):
+            assert all(call["id"] in answered for call in message.tool_calls)
+    stored = (await agent.aget_state(config)).values["messages"]
+    repaired = next(m for m in stored if m.id == "a1")
+    assert isinstance(repaired, AIMessage)
+    assert repaired.tool_calls == []
+    assert "interrupted" in str(repaired.content)

@@ -91,6 +91,35 @@ async def test_a_tool_turn_shows_up_in_run_token_tool_and_node_series(
     assert delta(before, after, "mai_llm_time_to_first_token_seconds_count", model=MODEL) == 3
 
 
+async def test_a_run_paused_for_approval_counts_each_tool_execution_once(
+    start_agent: StartAgent,
+) -> None:
+    agent = await start_agent(
+        scripted(*tool_turn()), approval_required_tools=["calculator"], rate_limit_per_minute=0
+    )
+    before = await scrape(agent.client)
+    paused = await agent.client.post(
+        QUERY, json={"message": "What is 2+2?"}, headers=agent.user.headers
+    )
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "awaiting_approval"
+    middle = await scrape_after_run(agent.client, before, "interrupted")
+    assert delta(before, middle, "mai_tool_calls_total", tool="calculator", status="ok") == 0
+    approval_id = paused.json()["approvals"][0]["id"]
+    decided = await agent.client.post(
+        f"/api/v1/approvals/{approval_id}/approve", json={}, headers=agent.user.headers
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["answer"] == "It is 4."
+    after = await scrape_after_run(agent.client, middle, "success")
+    # The tools node ran twice (interrupted, then resumed); the calculator ran once.
+    assert delta(before, after, "mai_tool_calls_total", tool="calculator", status="ok") == 1
+    assert delta(before, after, "mai_agent_runs_total", graph="assistant", status="success") == 1
+    assert (
+        delta(before, after, "mai_agent_runs_total", graph="assistant", status="interrupted") == 1
+    )
+
+
 async def test_a_failed_turn_counts_as_an_error_run_and_a_failed_llm_call(
     start_agent: StartAgent,
 ) -> None:

@@ -24,6 +24,7 @@ from app.api.schemas.feedback import MessageFeedbackOut
 from app.core.runs import RunHandle
 from app.models import Conversation, Message
 from app.services.agent import AgentService, TurnResult
+from app.services.approvals import PausedTurn
 from app.services.conversations import ConversationService
 from app.services.feedback import feedback_on_messages
 
@@ -61,9 +62,11 @@ async def query(body: QueryIn, user: CurrentUser, agent: AgentServiceDep) -> Tur
     """Run one turn to the end and answer with the result.
 
     The turn runs on in the background if the client goes away, and is stored when it ends.
+    A turn that pauses for approval answers `status: "awaiting_approval"` with its approvals;
+    a conversation waiting for approval takes no new message (409 `approval_pending`).
     """
     handle = await agent.start_turn(user.id, body.message, body.conversation_id)
-    result: TurnResult = await handle.wait()
+    result: TurnResult | PausedTurn = await handle.wait()
     return TurnOut.model_validate(result.as_json())
 
 

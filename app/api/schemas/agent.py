@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.api.schemas.approvals import ApprovalOut
 from app.api.schemas.feedback import MessageFeedbackOut
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -45,18 +46,23 @@ class UsageOut(BaseModel):
 
 
 class TurnOut(BaseModel):
-    """A completed turn."""
+    """A turn: completed, or paused until people decide its approvals (issue 4)."""
 
     conversation_id: uuid.UUID
-    message_id: uuid.UUID
+    message_id: uuid.UUID | None = Field(
+        default=None, description="The stored answer; null while awaiting approval"
+    )
     run_id: uuid.UUID
-    status: Literal["completed"]
+    status: Literal["completed", "awaiting_approval"]
     answer: str
     tool_calls: list[ToolCallOut]
     citations: list[dict[str, Any]]
     usage: UsageOut
     duration_ms: float
     model: str
+    approvals: list[ApprovalOut] = Field(
+        default_factory=list, description="The approvals the turn waits for (awaiting_approval)"
+    )
 
 
 class ConversationOut(BaseModel):

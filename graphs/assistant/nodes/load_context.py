@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately, trim_messages
 from langchain_core.runnables import RunnableConfig
 from langgraph.constants import TAG_NOSTREAM
@@ -83,8 +83,53 @@ async def fold(
     return text_of(reply).strip() or summary, reply, prompt
 
 
+INTERRUPTED_STEP = "(This step was interrupted before its tool calls ran.)"
+
+
+def repair_unanswered_tool_calls(messages: Sequence[BaseMessage]) -> list[AIMessage]:
+    """Replacements for earlier AI messages whose tool calls never got a result.
+
+    A turn that failed or was stopped mid-tool leaves such a message in the checkpoint, and
+    OpenAI-compatible servers reject a history where a tool call has no tool message. Each
+    replacement keeps the message id (so add_messages swaps it in place) and only the answered
+    calls.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    repairs: list[AIMessage] = []
+    for message in messages[:-1]:  # the last message is this turn's question
+        if not isinstance(message, AIMessage) or not message.tool_calls:
+            continue
+        kept = [call for call in message.tool_calls if call.get("id") in answered]
+        if len(kept) == len(message.tool_calls):
+            continue
+        repairs.append(
+            message.model_copy(
+                update={
+                    "tool_calls": kept,
+                    "invalid_tool_calls": [],
+                    "content": message.content or INTERRUPTED_STEP,
+                    "additional_kwargs": {},
+                }
+            )
+        )
+    return repairs
+
+
 async def load_context(state: AssistantState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Trim the history to its budgets, folding older turns into the running summary."""
+    """Repair interrupted tool calls, then fold older turns into the summary to fit budgets."""
+    repairs = repair_unanswered_tool_calls(state["messages"])
+    if repairs:
+        replaced = {m.id: m for m in repairs}
+        state = {**state, "messages": [replaced.get(m.id, m) for m in state["messages"]]}
+    update = await _fit_history(state, runtime)
+    if repairs:
+        removed = {m.id for m in update.get("messages", []) if isinstance(m, RemoveMessage)}
+        kept_repairs = [m for m in repairs if m.id not in removed]
+        update["messages"] = [*kept_repairs, *update.get("messages", [])]
+    return update
+
+
+async def _fit_history(state: AssistantState, runtime: Runtime[Context]) -> dict[str, Any]:
     context = context_of(runtime)
     route = state.get("route", "direct")
     summary = state.get("summary", "")
