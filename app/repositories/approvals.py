@@ -76,10 +76,11 @@ class ApprovalRepository:
         return result.scalars().all()
 
     async def pending_for_conversation(self, conversation_id: uuid.UUID) -> Sequence[Approval]:
-        """The approvals a conversation is waiting for."""
+        """The approvals a conversation is waiting for: pending ones, and decided ones whose
+        run has not been resumed yet (the run still sits at its interrupt)."""
         result = await self.session.execute(
             select(Approval)
-            .where(Approval.conversation_id == conversation_id, Approval.status == PENDING)
+            .where(Approval.conversation_id == conversation_id, Approval.resumed_at.is_(None))
             .order_by(Approval.requested_at, Approval.position)
         )
         return result.scalars().all()

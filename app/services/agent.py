@@ -242,11 +242,20 @@ class AgentService:
                 )
                 if waiting:
                     # Raising rolls the lock back: the conversation stays as it was.
+                    undecided = [a for a in waiting if a.status == "pending"]
                     raise Conflict(
-                        "This conversation is waiting for a decision on "
-                        + ", ".join(f"approval {a.id} ({a.tool})" for a in waiting)
-                        + "; approve, reject or modify it (POST /api/v1/approvals/{id}/...) "
-                        "before sending the next message.",
+                        (
+                            "This conversation is waiting on "
+                            + ", ".join(f"approval {a.id} ({a.tool})" for a in undecided)
+                            + "; approve, reject or modify it (POST /api/v1/approvals/{id}/...) "
+                            "before sending the next message."
+                        )
+                        if undecided
+                        else (
+                            "This conversation's approved calls have not resumed yet (the "
+                            "model was unreachable); they are retried shortly. Send the next "
+                            "message once they have."
+                        ),
                         code="approval_pending",
                         meta={
                             "conversation_id": str(conversation_id),

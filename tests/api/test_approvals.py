@@ -680,3 +680,40 @@ async def test_a_resumed_turn_can_pause_again(start_agent: StartAgent) -> None:
     assert [c["status"] for c in done.json()["tool_calls"]] == ["ok", "ok"]
     sent = await agent.outbox()
     assert sorted(e["subject"] for e in sent) == ["Follow-up", "Minutes"]
+
+
+async def test_a_resume_the_model_cannot_start_is_retried_later(
+    start_agent: StartAgent, app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    first = await start_agent(scripted(*email_turn()))
+    body = await paused(first)
+    [approval] = body["approvals"]
+    await first.client.aclose()
+    await app_factory.stop(first.app)
+
+    # A process whose LLM server is down: the decision is kept, the resume is postponed.
+    down = await app_factory(settings_factory(approval_sweep_seconds=3600))
+    async with client_for(down) as client:
+        refused = await client.post(
+            f"{APPROVALS}/{approval['id']}/approve", headers=first.user.headers
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "llm_unavailable"
+        detail = (
+            await client.get(f"{APPROVALS}/{approval['id']}", headers=first.user.headers)
+        ).json()
+        assert detail["status"] == "approved"
+        busy = await client.post(
+            QUERY,
+            json={"message": "hello?", "conversation_id": body["conversation_id"]},
+            headers=first.user.headers,
+        )
+        assert busy.status_code == 409
+        assert busy.json()["meta"]["approval_ids"] == [approval["id"]]
+    await app_factory.stop(down)
+
+    back = await start_agent(scripted("Sent once the model was back."), user=first.user)
+    await ApprovalService(back.resources).sweep()
+    conversation = await wait_idle(back.client, first.user.headers, body["conversation_id"])
+    assert conversation["messages"][-1]["content"] == "Sent once the model was back."
+    assert await back.outbox() == [EMAIL]

@@ -11,6 +11,7 @@ and resumes pauses a stopped process left settled but not resumed.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, MAIError, NotFound, Unprocessable
 from app.core.logging import get_logger
 from app.core.metrics import observe_approval_wait, set_approvals_pending
 from app.core.resources import Resources
@@ -529,7 +530,8 @@ class ApprovalService:
                 await self._announce(DECIDED_EVENT, [expired])
             if plan is not None:
                 plans.append(plan)
-                await self.start_resume(plan, streamed=False)
+                with contextlib.suppress(MAIError):
+                    await self.start_resume(plan, streamed=False)
         return plans
 
     async def sweep(self) -> int:
@@ -555,7 +557,8 @@ class ApprovalService:
                 await session.commit()
             if plan is not None:
                 log.warning("approval_resume_recovered", interrupt_id=interrupt_id)
-                await self.start_resume(plan, streamed=False)
+                with contextlib.suppress(MAIError):
+                    await self.start_resume(plan, streamed=False)
         return len(due)
 
     # Resuming -----------------------------------------------------------------------------
@@ -564,14 +567,29 @@ class ApprovalService:
         """Start the resumed run in the background; returns its RunHandle."""
         from app.services.agent import AgentService
 
-        return await AgentService(self.resources).resume_turn(
-            user_id=plan.user_id,
-            conversation_id=plan.conversation_id,
-            run_id=plan.run_id,
-            resume=plan.resume,
-            usage_offset=plan.usage_offset,
-            streamed=streamed,
-        )
+        try:
+            return await AgentService(self.resources).resume_turn(
+                user_id=plan.user_id,
+                conversation_id=plan.conversation_id,
+                run_id=plan.run_id,
+                resume=plan.resume,
+                usage_offset=plan.usage_offset,
+                streamed=streamed,
+            )
+        except MAIError:
+            # The run could not start (model unreachable): it still sits at its interrupt with
+            # the decisions recorded, so park it again; the sweeper retries the resume.
+            await self._unclaim(plan)
+            raise
+
+    async def _unclaim(self, plan: ResumePlan) -> None:
+        async with self.resources.sessionmaker() as session:
+            repo = ApprovalRepository(session)
+            await repo.unclaim_resume(plan.interrupt_id)
+            for status in (RUN_RUNNING, "failed"):
+                await repo.set_run_status(plan.run_id, status, RUN_AWAITING)
+            await session.commit()
+        log.warning("approval_resume_postponed", run_id=str(plan.run_id))
 
     # Notifications ------------------------------------------------------------------------
 
