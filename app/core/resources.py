@@ -75,7 +75,10 @@ def create_qdrant(settings: Settings) -> AsyncQdrantClient:
     """A Qdrant client: the server at MAI_QDRANT_URL, or local mode on disk in the data dir."""
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return AsyncQdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=10)
+        # The version check would warn on every start while Qdrant is down; health reports it.
+        return AsyncQdrantClient(
+            url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
+        )
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
     return AsyncQdrantClient(path=str(settings.qdrant_path))
 

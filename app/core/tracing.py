@@ -189,7 +189,9 @@ class Tracing:
         """Give queued spans SHUTDOWN_FLUSH_SECONDS to reach Langfuse, without blocking the loop.
 
         The export runs in a daemon thread: the SDK's flush ignores timeouts, and a hanging
-        Langfuse must not hold up the shutdown (nor the event loop's executor).
+        Langfuse must not hold up the shutdown (nor the event loop's executor). When the spans
+        could not be delivered in time, the exporter is shut down too, so that the SDK's exit
+        hook does not wait on Langfuse again; tracing in this process ends with it.
         """
         if self.provider is None:
             return
@@ -216,6 +218,7 @@ class Tracing:
             flushed = False
         if not flushed:
             log.warning("tracing_flush_incomplete", seconds=SHUTDOWN_FLUSH_SECONDS)
+            threading.Thread(target=provider.shutdown, name="langfuse-stop", daemon=True).start()
 
 
 def start_tracing(settings: Settings, stack: contextlib.AsyncExitStack) -> Tracing:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest, NotFound, TooManyRequests, Unprocessable
 from app.core.logging import get_logger
-from app.core.metrics import record_cost
+from app.core.metrics import record_cache_lookup, record_cost
 from app.core.resources import Resources
 from app.core.runs import RunOutcome
 from app.models import UsageEvent, UsageKind, UsageStatus, User
@@ -296,13 +296,13 @@ class AnalyticsService:
         if self.settings.analytics_cache_seconds <= 0:
             return None
         raw = await self.store.get(key)
-        if raw is None:
-            return None
         try:
-            value = json.loads(raw)
+            value = json.loads(raw) if raw is not None else None
         except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+            value = None
+        hit = isinstance(value, dict)
+        record_cache_lookup("analytics", hit)
+        return value if hit else None
 
     async def _remember(self, key: str, value: dict[str, Any]) -> None:
         if self.settings.analytics_cache_seconds > 0:

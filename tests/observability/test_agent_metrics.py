@@ -175,6 +175,20 @@ async def test_kb_ingestion_and_search_series(start_agent: StartAgent) -> None:
     assert delta(before, after, "mai_kb_search_duration_seconds_count") == 1
 
 
+async def test_cache_lookups_are_counted_as_hits_and_misses(start_agent: StartAgent) -> None:
+    agent = await start_agent(scripted())
+    before = await scrape(agent.client)
+    for _ in range(2):
+        response = await agent.client.get("/api/v1/analytics/usage", headers=agent.user.headers)
+        assert response.status_code == 200, response.text
+    after = await scrape(agent.client)
+    # The first report is computed and cached, the second is served from the cache.
+    hits = delta(before, after, "mai_cache_requests_total", cache="analytics", result="hit")
+    misses = delta(before, after, "mai_cache_requests_total", cache="analytics", result="miss")
+    assert hits >= 1
+    assert hits == misses
+
+
 async def test_metrics_of_a_second_user_are_not_split_by_user(start_agent: StartAgent) -> None:
     """Series carry no user or conversation labels (bounded cardinality)."""
     agent = await start_agent(scripted(*tool_turn(), *tool_turn()))
