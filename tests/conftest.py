@@ -309,3 +309,57 @@ async def admin(client: httpx.AsyncClient, app: FastAPI) -> Account:
         user.role = Role.admin.value
         await session.commit()
     return account
+
+
+QUERY_PATH = "/api/v1/agent/query"
+
+
+@dataclass
+class Agent:
+    """A started app with a scripted model, a client and a signed-up user."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    user: Account
+    model: Any  # tests.fake_llm.ScriptedChatModel
+
+    @property
+    def resources(self) -> Any:
+        """The app's resources (app.core.resources.Resources)."""
+        return self.app.state.resources
+
+    async def ask(self, message: str, **body: Any) -> httpx.Response:
+        """POST /agent/query as the user."""
+        return await self.client.post(
+            QUERY_PATH, json={"message": message, **body}, headers=self.user.headers
+        )
+
+
+StartAgent = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def start_agent(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> AsyncIterator[StartAgent]:
+    """Start an app whose LLM is the given scripted model (settings overrides as keywords).
+
+    The knowledge base embeds with the deterministic test embedding, so nothing downloads.
+    """
+    from tests.kb.support import HashEmbedder
+
+    clients: list[httpx.AsyncClient] = []
+
+    async def start(
+        model: Any, user: Account | None = None, agent_class: type[Agent] = Agent, **overrides: Any
+    ) -> Agent:
+        app = await app_factory(
+            settings_factory(**overrides), chat_model=model, embedder=HashEmbedder()
+        )
+        client = client_for(app)
+        clients.append(client)
+        return agent_class(app, client, user or await register(client), model)
+
+    yield start
+    for client in clients:
+        await client.aclose()

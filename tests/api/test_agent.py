@@ -4,66 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.core.clock import FrozenClock
 from app.core.resources import Resources
 from app.models import AgentRun, RunStatus
 from tests.api.agent_helpers import Gate, parse_sse, wait_idle
-from tests.conftest import Account, AppFactory, SettingsFactory, client_for, register
-from tests.fake_llm import ScriptedChatModel, ask_tools, responding, scripted, tool_call
+from tests.conftest import (
+    AppFactory,
+    SettingsFactory,
+    StartAgent,
+    client_for,
+    register,
+)
+from tests.fake_llm import ask_tools, responding, scripted, tool_call
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 QUERY = "/api/v1/agent/query"
 STREAM = "/api/v1/agent/stream"
 CONVERSATIONS = "/api/v1/agent/conversations"
-
-
-@dataclass
-class Agent:
-    """A started app with a scripted model, a client and a signed-up user."""
-
-    app: FastAPI
-    client: httpx.AsyncClient
-    user: Account
-    model: ScriptedChatModel
-
-    @property
-    def resources(self) -> Resources:
-        """The app's resources."""
-        resources: Resources = self.app.state.resources
-        return resources
-
-
-StartAgent = Callable[..., Awaitable[Agent]]
-
-
-@pytest.fixture
-async def start_agent(
-    app_factory: AppFactory, settings_factory: SettingsFactory
-) -> AsyncIterator[StartAgent]:
-    """Start an app whose LLM is the given scripted model."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def start(model: ScriptedChatModel, **overrides: Any) -> Agent:
-        app = await app_factory(settings_factory(**overrides), chat_model=model)
-        client = client_for(app)
-        clients.append(client)
-        return Agent(app, client, await register(client), model)
-
-    yield start
-    for client in clients:
-        await client.aclose()
 
 
 def direct(answer: str) -> list[Any]:

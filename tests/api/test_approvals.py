@@ -7,21 +7,20 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from langchain_core.messages import ToolMessage
 
 from app.core.clock import FrozenClock
-from app.core.resources import Resources
 from app.services.approvals import ApprovalService
 from tests.api.agent_helpers import parse_sse, wait_idle
 from tests.conftest import Account, AppFactory, SettingsFactory, client_for, register
+from tests.conftest import Agent as SharedAgent
+from tests.conftest import StartAgent as SharedStart
 from tests.fake_llm import ScriptedChatModel, ask_tools, scripted, tool_call
 from tests.graphs.http_server import LocalServer, Request, serve
 
@@ -35,26 +34,12 @@ EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the mi
 WHY = "You asked me to mail the minutes to Ada."
 
 
-@dataclass
-class Agent:
-    """A started app with a scripted model, a client and a signed-up user."""
-
-    app: FastAPI
-    client: httpx.AsyncClient
-    user: Account
-    model: ScriptedChatModel
-
-    @property
-    def resources(self) -> Resources:
-        """The app's resources."""
-        resources: Resources = self.app.state.resources
-        return resources
+class Agent(SharedAgent):
+    """The shared agent harness with approval helpers."""
 
     async def ask(self, message: str = "Mail the minutes to Ada", **body: Any) -> httpx.Response:
-        """POST /agent/query as the user."""
-        return await self.client.post(
-            QUERY, json={"message": message, **body}, headers=self.user.headers
-        )
+        """POST /agent/query as the user (by default asking for the email)."""
+        return await super().ask(message, **body)
 
     async def decide(
         self, approval_id: str, action: str, body: Any = None, who: Account | None = None
@@ -77,28 +62,21 @@ class Agent:
             return [{"to": r.to, "subject": r.subject, "body": r.body} for r in rows]
 
 
-StartAgent = Callable[..., Awaitable[Agent]]
-
-
 @pytest.fixture
-async def start_agent(
-    app_factory: AppFactory, settings_factory: SettingsFactory
-) -> AsyncIterator[StartAgent]:
-    """Start an app whose LLM is the given scripted model."""
-    clients: list[httpx.AsyncClient] = []
+def start_agent(start_agent: SharedStart) -> SharedStart:
+    """The shared starter, with approval helpers and no background sweep during a test."""
 
     async def start(
         model: ScriptedChatModel, user: Account | None = None, **overrides: Any
     ) -> Agent:
         overrides.setdefault("approval_sweep_seconds", 3600)
-        app = await app_factory(settings_factory(**overrides), chat_model=model)
-        client = client_for(app)
-        clients.append(client)
-        return Agent(app, client, user or await register(client), model)
+        agent: Agent = await start_agent(model, user, agent_class=Agent, **overrides)
+        return agent
 
-    yield start
-    for client in clients:
-        await client.aclose()
+    return start
+
+
+StartAgent = SharedStart
 
 
 def email_turn(*calls: dict[str, Any]) -> list[Any]:

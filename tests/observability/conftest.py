@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from app.core.resources import Resources
-from tests.conftest import Account, AppFactory, SettingsFactory, client_for, register
-from tests.fake_llm import ScriptedChatModel, ask_tools, tool_call
-from tests.kb.support import HashEmbedder
+from tests.fake_llm import ask_tools, tool_call
 
 QUERY = "/api/v1/agent/query"
 
@@ -27,46 +21,6 @@ def tool_turn(answer: str = "It is 4.") -> list[Any]:
         ask_tools(tool_call("calculator", {"expression": "2+2"})),
         answer,
     ]
-
-
-@dataclass
-class Agent:
-    """A started app with a scripted model, a client and a signed-up user."""
-
-    app: FastAPI
-    client: httpx.AsyncClient
-    user: Account
-    model: ScriptedChatModel
-
-    @property
-    def resources(self) -> Resources:
-        """The app's resources."""
-        resources: Resources = self.app.state.resources
-        return resources
-
-
-StartAgent = Callable[..., Awaitable[Agent]]
-
-
-@pytest.fixture
-async def start_agent(
-    app_factory: AppFactory, settings_factory: SettingsFactory
-) -> AsyncIterator[StartAgent]:
-    """Start an app whose LLM is the given scripted model; settings overrides as keywords."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def start(model: ScriptedChatModel, **overrides: Any) -> Agent:
-        # The knowledge base embeds with the deterministic test embedding (no model download).
-        app = await app_factory(
-            settings_factory(**overrides), chat_model=model, embedder=HashEmbedder()
-        )
-        client = client_for(app)
-        clients.append(client)
-        return Agent(app, client, await register(client), model)
-
-    yield start
-    for client in clients:
-        await client.aclose()
 
 
 class TraceCollector:

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import register
+from tests.conftest import StartAgent, register
 from tests.fake_llm import scripted
 from tests.kb.support import ingest
-from tests.observability.conftest import QUERY, StartAgent, tool_turn
+from tests.observability.conftest import QUERY, tool_turn
 from tests.observability.promtext import Samples, parse, value
 
 pytestmark = pytest.mark.usefixtures("backend")

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from langfuse import Langfuse
 
+from tests.conftest import StartAgent
 from tests.fake_llm import scripted
-from tests.observability.conftest import QUERY, StartAgent, TraceCollector, tool_turn
+from tests.observability.conftest import QUERY, TraceCollector, tool_turn
 
 pytestmark = pytest.mark.usefixtures("backend")
 

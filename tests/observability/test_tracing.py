@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from app.core.config import Settings
 from app.core.tracing import SHUTDOWN_FLUSH_SECONDS
-from tests.conftest import AppFactory
+from tests.conftest import Agent, AppFactory, StartAgent
 from tests.fake_llm import scripted
-from tests.observability.conftest import QUERY, Agent, StartAgent, TraceCollector, tool_turn
+from tests.observability.conftest import QUERY, TraceCollector, tool_turn
 
 pytestmark = pytest.mark.usefixtures("backend")
 
