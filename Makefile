@@ -2,7 +2,7 @@
 .PHONY: install run test lint typecheck imports pytest format bench
 
 install:
-	uv sync --frozen
+	uv sync --locked
 
 run: install
 	uv run --frozen mai serve
