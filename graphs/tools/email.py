@@ -46,7 +46,6 @@ class EmailDelivery(Protocol):
 
     async def deliver(self, email: OutgoingEmail) -> str:
         """Deliver `email`; return a short receipt for the model (raise EmailDeliveryError)."""
-        ...
 
 
 def send_email_tool(delivery: EmailDelivery | None) -> ToolSpec:

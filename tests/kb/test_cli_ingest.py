@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import AppFactory, client_for
+from tests.conftest import AppFactory, client_for, unavailable
 from tests.kb.support import make_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def _mai(args: list[str], data_dir: Path, stdin: str = "") -> subprocess.Complet
 @pytest.mark.slow
 async def test_ingest_folder_reports_failures(tmp_path: Path, app_factory: AppFactory) -> None:
     if not MODEL_DIR.is_dir():
-        pytest.skip(f"the shared MiniLM model is not at {MODEL_DIR}")
+        unavailable(f"the shared MiniLM model at {MODEL_DIR}")
     data_dir = tmp_path / "data"
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import AppFactory, client_for, register
+from tests.conftest import AppFactory, client_for, register, unavailable
 from tests.kb.retrieval_corpus import PASSAGES, QUESTIONS
 from tests.kb.support import ingest
 
@@ -38,7 +38,7 @@ async def test_hybrid_beats_dense_on_exact_keywords(
     app_factory: AppFactory, tmp_path: Path
 ) -> None:
     if not MINILM.is_dir():
-        pytest.skip(f"the shared MiniLM model is not at {MINILM}")
+        unavailable(f"the shared MiniLM model at {MINILM}")
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         env="test",

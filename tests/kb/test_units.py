@@ -18,6 +18,7 @@ from app.services.kb.embeddings import EmbeddingUnavailable, OpenAIEmbedder, cre
 from app.services.kb.errors import IngestError
 from app.services.kb.parsing import Block, detect_kind, parse
 from app.services.kb.sparse import document_vector, query_vector, terms
+from tests.conftest import unavailable
 from tests.kb.support import make_docx, make_docx_bomb, make_pdf
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "minilm-onnx-int8"
@@ -105,7 +106,7 @@ def test_chunker_splits_a_sentence_longer_than_a_chunk() -> None:
 
 def test_token_counter_uses_the_local_tokenizer() -> None:
     if not MODEL_DIR.is_dir():
-        pytest.skip(f"the shared MiniLM model is not at {MODEL_DIR}")
+        unavailable(f"the shared MiniLM model at {MODEL_DIR}")
     counter = token_counter_for(MODEL_DIR)
     # WordPiece splits the rare word; the regex estimator would count one token.
     assert len(counter.spans("unbelievableness")) > 1

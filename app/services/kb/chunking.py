@@ -19,7 +19,6 @@ class TokenCounter(Protocol):
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Character (start, end) of every token of the text."""
-        ...
 
 
 class RegexTokenCounter:

@@ -25,15 +25,12 @@ class Embedder(Protocol):
     @property
     def model_name(self) -> str:
         """The model's name; the Qdrant collection is named after it."""
-        ...
 
     async def dimension(self) -> int:
         """The vector size."""
-        ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order."""
-        ...
 
 
 class FastEmbedEmbedder:
