@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from langchain_core.language_models import BaseChatModel
 
 from app.api.errors import install_error_handlers
+from app.api.input_guard import NulCharacterGuard
 from app.api.middleware import RequestContextMiddleware
 from app.api.router import api_router
 from app.api.routes import health
@@ -105,6 +106,8 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
         )
+    # Inside the request context (added later = outer), so its errors carry the request id.
+    app.add_middleware(NulCharacterGuard)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(api_router)

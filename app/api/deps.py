@@ -163,6 +163,10 @@ async def limit_auth_attempts(request: Request, resources: ResourcesDep) -> None
 AuthAttemptLimit = Depends(limit_auth_attempts)
 
 
+# Past any real table; keeps the bound parameter inside a 32-bit integer on every database.
+MAX_OFFSET = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """Limit/offset pagination."""
@@ -173,7 +177,7 @@ class Page:
 
 def get_page(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> Page:
     """Pagination parameters."""
     return Page(limit, offset)

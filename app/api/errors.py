@@ -29,6 +29,9 @@ _HTTP_CODES = {
 }
 
 
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+
+
 def request_id_of(request: Request) -> str | None:
     """The id the request-id middleware gave this request."""
     value = request.scope.get("state", {}).get("request_id")
@@ -48,8 +51,11 @@ def error_body(
 def _describe_validation(errors: list[Any]) -> str:
     parts = []
     for error in errors[:5]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        loc = tuple(error.get("loc", ()))
+        location = ".".join(str(p) for p in loc if p not in ("body", "query"))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not location and loc[:1] == ("body",):
+            location = "request body"  # the body as a whole: missing, or not a JSON object
         parts.append(f"{location}: {message}" if location else message)
     more = len(errors) - 5
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
@@ -93,10 +99,19 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own HTTP errors (404 route, 405 method) in the one shape."""
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route for {request.method} {request.url.path}."
+    if exc.status_code == 400 and detail == _BODY_PARSE_FAILED:
+        # FastAPI's answer when decoding the body fails other than as bad JSON syntax: not UTF-8,
+        # nested too deep, a number with too many digits.
+        code = "invalid_json"
+        detail = (
+            "The request body could not be decoded: send a UTF-8 JSON object without "
+            "extreme nesting or numbers of thousands of digits."
+        )
     return JSONResponse(
-        error_body(_HTTP_CODES.get(exc.status_code, "http_error"), detail, request_id_of(request)),
+        error_body(code, detail, request_id_of(request)),
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )

@@ -49,6 +49,10 @@ def map_llm_error(error: BaseException, base_url: str) -> ServiceUnavailable | N
             return llm_unavailable(base_url, f"HTTP {current.status_code}: {message}")
         if isinstance(current, httpx.TransportError):
             return llm_unavailable(base_url, f"{type(current).__name__}")
+        if isinstance(current, openai.APIError):
+            # Reported by the server inside a 200 stream, e.g. llama.cpp failing to parse the
+            # model's tool call: the server could not answer, not a fault of this service.
+            return llm_unavailable(base_url, f"the server reported: {str(current.message)[:200]}")
         current = current.__cause__ or current.__context__
     return None
 

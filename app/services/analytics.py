@@ -51,24 +51,41 @@ class UsageRange:
         return f"{self.start.isoformat()}|{self.end.isoformat()}|{self.granularity}"
 
 
+# Moments outside these years are rejected: default ranges and buckets are computed around
+# them, and near datetime's own limits (years 1 and 9999) that arithmetic overflows.
+MIN_YEAR = 1970
+MAX_YEAR = 9998
+
+
 def _parse_moment(value: str, name: str, *, end_of_day: bool) -> datetime:
     text = value.strip()
+    is_date = len(text) == 10  # a date: from its midnight; `to` includes the whole day
     try:
-        if len(text) == 10:  # a date: from its midnight; `to` includes the whole day
+        if is_date:
             day = date.fromisoformat(text)
             moment = datetime.combine(day, time(), tzinfo=UTC)
-            return moment + timedelta(days=1) if end_of_day else moment
-        if len(text) > 19 and text[-6] == " ":  # an unescaped "+02:00" arrives as " 02:00"
-            text = text[:-6] + "+" + text[-5:]
-        moment = datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
+        else:
+            if len(text) > 19 and text[-6] == " ":  # an unescaped "+02:00" arrives as " 02:00"
+                text = text[:-6] + "+" + text[-5:]
+            moment = datetime.fromisoformat(text)
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+            moment = moment.astimezone(UTC)
+    except ValueError:
         raise Unprocessable(
             f"`{name}` must be a date (2026-01-31) or an ISO 8601 time (2026-01-31T12:00:00Z), "
             f"got {value!r}.",
             code="invalid_date",
             meta={"field": name},
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # a time at the very edge of year 1 or 9999, moved to UTC
+        moment = datetime.max.replace(tzinfo=UTC)
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise Unprocessable(
+            f"`{name}` must fall in the years {MIN_YEAR} to {MAX_YEAR}, got {value!r}.",
+            code="date_out_of_range",
+            meta={"field": name, "min_year": MIN_YEAR, "max_year": MAX_YEAR},
+        )
+    return moment + timedelta(days=1) if end_of_day and is_date else moment
 
 
 def parse_range(

@@ -14,6 +14,7 @@ unique per conversation.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -120,10 +121,24 @@ def rejection_text(tool: str, reason: str | None) -> str:
     return f"Not run: a person rejected this {tool} call.{why} Tell the user it was not done."
 
 
+def call_signature(tool: str, args: Mapping[str, Any]) -> str:
+    """A call's identity for spotting a repeat: its tool and its arguments, keys sorted."""
+    return json.dumps([tool, args], sort_keys=True, default=str)
+
+
+def repeat_refusal_text(tool: str) -> str:
+    """What the model reads when it asks again for a call a person refused in this turn."""
+    return (
+        f"Not run: a person already refused this exact {tool} call in this turn, so it was not "
+        "asked again. Do not call it again; tell the user it was not done."
+    )
+
+
 def gate_calls(
     calls: Sequence[ToolCall],
     offered: Mapping[str, ToolSpec],
     *,
+    refused: frozenset[str] = frozenset(),
     required: frozenset[str] | None,
     exempt: frozenset[str] | None,
     reason: str,
@@ -137,7 +152,9 @@ def gate_calls(
     call id. Calls that need none run as asked.
 
     Calls to tools not offered, or with arguments their schema rejects, are not put to a
-    person: they run (and fail) as usual without side effects.
+    person: they run (and fail) as usual without side effects. A call whose `call_signature`
+    is in `refused` (a person refused it earlier in this turn; small models ask again and
+    again) is refused at once instead of asking the person the same question.
     """
     thread = thread_id_of(conversation_id)
     requests: list[ApprovalRequest] = []
@@ -166,6 +183,17 @@ def gate_calls(
         (call.get("id") or f"call-{index}"): Verdict(run=True, args=dict(call["args"]))
         for index, call in enumerate(calls)
     }
+    repeats = {
+        request["tool_call_id"]
+        for request in requests
+        if call_signature(request["tool"], request["args"]) in refused
+    }
+    for request in requests:
+        if request["tool_call_id"] in repeats:
+            verdicts[request["tool_call_id"]] = Verdict(
+                False, request["args"], repeat_refusal_text(request["tool"])
+            )
+    requests = [request for request in requests if request["tool_call_id"] not in repeats]
     if not requests:
         return verdicts
     payload: ApprovalInterrupt = {"kind": INTERRUPT_KIND, "approvals": requests}

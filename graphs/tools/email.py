@@ -22,7 +22,10 @@ class SendEmailArgs(BaseModel):
     """Arguments of the send_email tool."""
 
     to: EmailStr = Field(description="The recipient's email address, e.g. ada@example.com.")
-    subject: str = Field(min_length=1, max_length=200, description="The subject line.")
+    # One line only: a CR/LF in a subject would let the caller inject mail headers (Bcc: ...).
+    subject: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^\r\n]*$", description="The subject line."
+    )
     body: str = Field(min_length=1, max_length=20_000, description="The plain-text message.")
 
 

@@ -635,3 +635,41 @@ async def test_shutdown_interrupts_a_running_turn_and_unlocks(
     async with again.state.resources.sessionmaker() as session:
         statuses = {r.status for r in (await session.execute(select(AgentRun))).scalars()}
     assert statuses == {"interrupted", "completed"}
+
+
+def _malformed_output() -> openai.APIError:
+    """The error llama.cpp sends inside a 200 stream when it cannot parse the model's tool call."""
+    request = httpx.Request("POST", "http://127.0.0.1:1234/v1/chat/completions")
+    return openai.APIError(
+        "The model produced output that does not match the expected peg-native format",
+        request=request,
+        body=None,
+    )
+
+
+async def test_a_server_error_mid_stream_is_asked_again(start_agent: StartAgent) -> None:
+    agent = await start_agent(scripted({"route": "direct"}, _malformed_output(), "Ok."))
+    response = await agent.client.post(
+        QUERY, json={"message": "What is 1234 * 5678?"}, headers=agent.user.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"] == "Ok."
+
+
+async def test_a_repeated_server_error_mid_stream_is_503_and_the_thread_goes_on(
+    start_agent: StartAgent,
+) -> None:
+    agent = await start_agent(
+        scripted({"route": "direct"}, _malformed_output(), _malformed_output(), *direct("Fine."))
+    )
+    headers = agent.user.headers
+    failed = await agent.client.post(QUERY, json={"message": "first"}, headers=headers)
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error"] == "llm_unavailable"
+    assert "peg-native" in failed.json()["detail"]
+    cid = (await agent.client.get(CONVERSATIONS, headers=headers)).json()["items"][0]["id"]
+    retry = await agent.client.post(
+        QUERY, json={"message": "second", "conversation_id": cid}, headers=headers
+    )
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["answer"] == "Fine."

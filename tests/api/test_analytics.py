@@ -300,7 +300,11 @@ async def test_range_validation(start: Start) -> None:
         ({"from": "2024-01-01", "to": "2026-01-01"}, 400, "range_too_long"),
         ({"from": "yesterday"}, 422, "invalid_date"),
         ({"from": "2026-02-30"}, 422, "invalid_date"),
-        ({"to": "9999-12-31"}, 422, "invalid_date"),
+        ({"to": "9999-12-31"}, 422, "date_out_of_range"),
+        # These were 500s: the default `from` (30 days before) and the move to UTC overflowed.
+        ({"to": "0001-01-01"}, 422, "date_out_of_range"),
+        ({"from": "0001-01-01T00:00:00+05:00"}, 422, "date_out_of_range"),
+        ({"to": "9999-12-31T23:00:00-05:00"}, 422, "date_out_of_range"),
         ({"granularity": "hour"}, 422, "validation_error"),
     ]
     for params, status, code in cases:

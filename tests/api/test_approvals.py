@@ -172,6 +172,11 @@ async def test_modify_runs_with_edited_args_and_rejects_invalid_ones(
     missing = await agent.decide(approval["id"], "modify", {"args": {"to": "grace@example.com"}})
     assert missing.status_code == 422
     assert "subject" in missing.json()["detail"]
+    injected = await agent.decide(
+        approval["id"], "modify", {"args": {**EMAIL, "subject": "hi\r\nBcc: eve@example.com"}}
+    )
+    assert injected.status_code == 422
+    assert "subject" in injected.json()["detail"]
     still = (
         await agent.client.get(f"{APPROVALS}/{approval['id']}", headers=agent.user.headers)
     ).json()
@@ -695,3 +700,28 @@ async def test_a_resume_the_model_cannot_start_is_retried_later(
     conversation = await wait_idle(back.client, first.user.headers, body["conversation_id"])
     assert conversation["messages"][-1]["content"] == "Sent once the model was back."
     assert await back.outbox() == [EMAIL]
+
+
+async def test_the_same_call_asked_again_after_a_rejection_is_refused_without_asking(
+    start_agent: StartAgent,
+) -> None:
+    # A small model (Qwen2.5-Coder-1.5B) answers a rejection by asking for the very same call;
+    # the person must not be asked the same question again and again.
+    agent = await start_agent(
+        scripted(
+            *email_turn(),
+            ask_tools(tool_call("send_email", EMAIL), content=WHY),
+            "I did not send it.",
+        )
+    )
+    [approval] = (await paused(agent))["approvals"]
+    done = await agent.decide(approval["id"], "reject", {"reason": "wrong recipient"})
+    assert done.status_code == 200, done.text
+    turn = done.json()
+    assert turn["status"] == "completed", turn
+    assert turn["answer"] == "I did not send it."
+    assert [c["status"] for c in turn["tool_calls"]] == ["rejected", "rejected"]
+    assert "already refused" in turn["tool_calls"][1]["result"]
+    listed = (await agent.client.get(APPROVALS, headers=agent.user.headers)).json()
+    assert listed["total"] == 1
+    assert await agent.outbox() == []

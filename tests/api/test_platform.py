@@ -108,6 +108,14 @@ async def test_request_id_honoured_and_generated(client: httpx.AsyncClient) -> N
     [
         ("POST", "/api/v1/auth/login", b"{not json", 400, "invalid_json"),
         ("POST", "/api/v1/auth/login", b"[]", 422, "validation_error"),
+        ("POST", "/api/v1/auth/login", '{"email": "\xe9"}'.encode("latin-1"), 400, "invalid_json"),
+        (
+            "POST",
+            "/api/v1/auth/login",
+            b'{"email": "a@b.co", "password": "\\u0000"}',
+            400,
+            "nul_character",
+        ),
         ("GET", "/api/v1/nowhere", None, 404, "not_found"),
         ("DELETE", "/api/v1/auth/login", None, 405, "method_not_allowed"),
     ],
@@ -132,6 +140,55 @@ async def test_one_error_shape(
     assert isinstance(body["detail"], str)
     assert body["detail"]
     assert body["request_id"] == "req-1"
+
+
+async def test_missing_body_names_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/auth/login")
+    assert response.status_code == 422
+    assert response.json()["detail"] == "request body: Field required"
+
+
+async def test_nul_characters_are_refused_before_the_database(client: httpx.AsyncClient) -> None:
+    # PostgreSQL cannot store U+0000: these were 500s there (and stored as-is on SQLite).
+    account = await register(client)
+    headers = account.headers
+    sent = [
+        await client.patch("/api/v1/users/me", json={"full_name": "a\x00b"}, headers=headers),
+        await client.post("/api/v1/agent/query", json={"message": "hi\x00"}, headers=headers),
+        await client.post(
+            "/api/v1/kb/search", json={"query": "x", "filters": {"tags": ["\x00"]}}, headers=headers
+        ),
+        await client.get("/api/v1/kb/documents", params={"tag": "a\x00"}, headers=headers),
+        await client.get("/api/v1/agent/conversations?x=%00", headers=headers),
+    ]
+    for response in sent:
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["error"] == "nul_character"
+        assert "Remove it" in body["detail"]
+        assert body["request_id"] == response.headers["X-Request-ID"]
+    me = await client.get("/api/v1/users/me", headers=headers)
+    assert me.json()["full_name"] == "Test", "nothing was changed"
+    # A backslash followed by "u0000" is text, not NUL.
+    renamed = await client.patch(
+        "/api/v1/users/me", json={"full_name": "C:\\u0000"}, headers=headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["full_name"] == "C:\\u0000"
+
+
+async def test_offset_past_any_integer_column_is_a_validation_error(
+    client: httpx.AsyncClient,
+) -> None:
+    # 2**63 overflowed the database's integer parameter: a 500 on both backends.
+    account = await register(client)
+    for path in ("/api/v1/agent/conversations", "/api/v1/kb/documents", "/api/v1/approvals"):
+        response = await client.get(path, params={"offset": 2**63}, headers=account.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["meta"]["fields"] == ["query.offset"]
+        last = await client.get(path, params={"offset": 2**31 - 1}, headers=account.headers)
+        assert last.status_code == 200, last.text
+        assert last.json()["items"] == []
 
 
 async def test_unhandled_error_is_500_without_internals(

@@ -187,6 +187,46 @@ async def test_rejected_uploads(client: httpx.AsyncClient, user: object) -> None
     assert listing.json()["total"] == 0, "nothing rejected was stored"
 
 
+async def test_upload_text_fields_with_nul_are_refused(
+    client: httpx.AsyncClient, user: object
+) -> None:
+    # Multipart fields bypass the JSON guard; on PostgreSQL these were 500s.
+    headers = user.headers  # type: ignore[attr-defined]
+    for form, code in [
+        ({"title": "a\x00b"}, "bad_title"),
+        ({"tags": "ok,b\x00d"}, "bad_tag"),
+        ({"collection": "c\x00"}, "bad_collection"),
+    ]:
+        response = await upload(client, headers, "notes.txt", b"Some notes to index.", **form)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == code
+        assert "NUL" in response.json()["detail"]
+    listing = await client.get("/api/v1/kb/documents", headers=headers)
+    assert listing.json()["total"] == 0
+
+
+async def test_odd_filenames_are_reduced_to_a_plain_name(
+    client: httpx.AsyncClient, user: object
+) -> None:
+    headers = user.headers  # type: ignore[attr-defined]
+    # A raw multipart body: clients may send control characters and paths in the filename.
+    body = (
+        b'--BB\r\nContent-Disposition: form-data; name="file"; '
+        b'filename="../../etc/ev\x00il\x1f.txt"\r\nContent-Type: text/plain\r\n\r\n'
+        b"Odd filename body.\r\n--BB--\r\n"
+    )
+    response = await client.post(
+        "/api/v1/kb/documents",
+        content=body,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=BB"},
+    )
+    assert response.status_code == 202, response.text
+    assert (response.json()["filename"], response.json()["title"]) == ("evil.txt", "evil")
+    unicode_name = await upload(client, headers, "résumé 😀.md", b"# Unicode names work")
+    assert unicode_name.status_code == 202, unicode_name.text
+    assert unicode_name.json()["filename"] == "résumé 😀.md"
+
+
 async def test_size_limit(
     app_factory: AppFactory, settings_factory: object, embedder: HashEmbedder
 ) -> None:

@@ -91,6 +91,10 @@ def normalise_tags(raw: Sequence[str]) -> list[str]:
                 continue
             if len(tag) > 64:
                 raise Unprocessable(f"The tag {tag[:20]!r}… is over 64 characters.", code="bad_tag")
+            if "\x00" in tag:
+                raise Unprocessable(
+                    "A tag contains a NUL character; remove it and upload again.", code="bad_tag"
+                )
             if tag not in tags:
                 tags.append(tag)
     if len(tags) > MAX_TAGS:
@@ -105,7 +109,17 @@ def normalise_collection(value: str | None) -> str | None:
     value = value.strip()
     if len(value) > 100:
         raise Unprocessable("The collection name is over 100 characters.", code="bad_collection")
+    if "\x00" in value:
+        raise Unprocessable(
+            "The collection name contains a NUL character; remove it.", code="bad_collection"
+        )
     return value
+
+
+def clean_filename(name: str | None) -> str:
+    """The file's own name (no directories, no control characters), at most 300 characters."""
+    base = PurePath(name or "upload").name
+    return "".join(c for c in base if c >= " " and c != "\x7f")[:300] or "upload"
 
 
 class KnowledgeBase:
@@ -229,7 +243,12 @@ class KnowledgeBase:
             )
         if not upload.data.strip():
             raise Unprocessable("The file is empty; there is nothing to index.", code="empty_file")
-        filename = PurePath(upload.filename or "upload").name[:300] or "upload"
+        filename = clean_filename(upload.filename)
+        if upload.title is not None and "\x00" in upload.title:
+            raise Unprocessable(
+                "The title contains a NUL character; remove it and upload again.",
+                code="bad_title",
+            )
         kind = detect_kind(upload.data, filename)
         tags = normalise_tags(upload.tags)
         collection = normalise_collection(upload.collection)

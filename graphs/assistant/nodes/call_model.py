@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 from langgraph.runtime import Runtime
 
 from graphs.assistant.context import Context, context_of
@@ -14,13 +17,38 @@ from graphs.assistant.prompting import system_message
 from graphs.assistant.state import AssistantState
 from graphs.assistant.toolset import offered_tools
 
+# A server that fails mid-stream (llama.cpp: "The model produced output that does not match the
+# expected peg-native format" when a small model botches a tool call) raises a bare APIError the
+# client never retries; the output is sampled, so asking once more usually succeeds.
+MALFORMED_OUTPUT_RETRIES = 1
+
+
+async def _ask(
+    model: Runnable[LanguageModelInput, BaseMessage], prompt: list[BaseMessage]
+) -> BaseMessage:
+    """The model's reply, asking again when the server reports an error mid-stream.
+
+    HTTP and connection errors (APIStatusError, APIConnectionError) are the client's to retry
+    (max_retries) and propagate at once.
+    """
+    for attempt in range(MALFORMED_OUTPUT_RETRIES + 1):
+        try:
+            return await model.ainvoke(prompt)
+        except (openai.APIStatusError, openai.APIConnectionError):
+            raise
+        except openai.APIError:
+            if attempt == MALFORMED_OUTPUT_RETRIES:
+                raise
+    raise AssertionError("unreachable: the loop returns or raises")
+
 
 async def call_model(state: AssistantState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the model for the answer or for tool calls; its tokens stream to "messages".
 
     Tools bound: every enabled tool for the "tools" route, kb_search for "knowledge", none for
     "direct". Usage comes from the response's usage_metadata, else a local estimate.
-    LLM errors (openai.APIConnectionError, APITimeoutError, APIStatusError) propagate.
+    A server error mid-stream (a malformed tool call) is asked again once; LLM errors
+    (openai.APIConnectionError, APITimeoutError, APIStatusError, APIError) propagate.
     """
     context = context_of(runtime)
     route = state.get("route", "direct")
@@ -31,7 +59,7 @@ async def call_model(state: AssistantState, runtime: Runtime[Context]) -> dict[s
         system_message(context, route, state.get("summary", ""), tools),
         *state["messages"],
     ]
-    response = await model.ainvoke(prompt)
+    response = await _ask(model, prompt)
     if not isinstance(response, AIMessage):
         response = AIMessage(content=text_of(response), id=response.id)
     return {"messages": [response], "usage": add_usage(state.get("usage"), response, prompt)}

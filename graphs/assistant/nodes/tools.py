@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, ToolCall, ToolMessage
 from langgraph.runtime import Runtime
 
-from graphs.assistant.approvals import Verdict, gate_calls
+from graphs.assistant.approvals import Verdict, call_signature, gate_calls
 from graphs.assistant.context import Context, context_of
 from graphs.assistant.messages import text_of
 from graphs.assistant.state import AssistantState, ToolRun, ToolRunStatus
@@ -79,16 +79,23 @@ async def tools(state: AssistantState, runtime: Runtime[Context]) -> dict[str, A
     Calls that need a person's approval (`graphs.assistant.approvals`) pause the run with one
     `interrupt()` listing them, before ANY call of the round runs: this node re-runs from its
     start on resume, so nothing may have happened before the decisions are in. Rejected or
-    expired calls are answered with a ToolMessage saying so (ToolRun status "rejected");
-    modified ones run with the edited arguments.
+    expired calls are answered with a ToolMessage saying so (ToolRun status "rejected"), and
+    the same call asked again in this turn is refused without asking again; modified ones run
+    with the edited arguments.
     """
     context = context_of(runtime)
     last = state["messages"][-1]
     calls = list(last.tool_calls) if isinstance(last, AIMessage) else []
     offered = {spec.name: spec for spec in offered_tools(context, state.get("route", "direct"))}
+    refused = frozenset(
+        call_signature(run["name"], run["args"])
+        for run in state.get("tool_runs", [])
+        if run["status"] == "rejected"
+    )
     verdicts = gate_calls(
         calls,
         offered,
+        refused=refused,
         required=context.approval_required,
         exempt=context.approval_exempt,
         reason=text_of(last).strip() if isinstance(last, AIMessage) else "",
