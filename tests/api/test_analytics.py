@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,39 +17,20 @@ from app.core.clock import FrozenClock
 from app.core.db import create_engine, downgrade_schema
 from app.models import UsageEvent
 from tests.api.agent_helpers import parse_sse
+from tests.api.conftest import Start
 from tests.api.usage_helpers import (
     STREAM,
     SYSTEM,
     USAGE,
-    UsageApp,
     direct,
     input_tokens_of,
     reply_tokens,
-    start_usage_app,
 )
 from tests.conftest import AppFactory, SettingsFactory, client_for, register
-from tests.fake_llm import ScriptedChatModel, ask_tools, scripted, tool_call
+from tests.fake_llm import ask_tools, scripted, tool_call
 from tests.kb.support import HashEmbedder, ingest
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-Start = Callable[..., Awaitable[UsageApp]]
-
-
-@pytest.fixture
-async def start(app_factory: AppFactory, settings_factory: SettingsFactory) -> AsyncIterator[Start]:
-    """Start apps with a scripted model; their clients are closed after the test."""
-    started: list[UsageApp] = []
-
-    async def make(model: ScriptedChatModel, **overrides: Any) -> UsageApp:
-        usage_app = await start_usage_app(app_factory, settings_factory, model, **overrides)
-        started.append(usage_app)
-        return usage_app
-
-    yield make
-    for usage_app in started:
-        for client in usage_app.clients:
-            await client.aclose()
 
 
 async def test_completed_turn_records_tokens_from_the_model(start: Start) -> None:

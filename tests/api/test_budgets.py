@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from app.core.clock import FrozenClock
-from tests.api.usage_helpers import QUERY, STREAM, UsageApp, direct, start_usage_app
-from tests.conftest import Account, AppFactory, SettingsFactory
+from tests.api.conftest import Start
+from tests.api.usage_helpers import QUERY, STREAM, UsageApp, direct
+from tests.conftest import Account
 from tests.fake_llm import ScriptedChatModel, scripted
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-Start = Callable[..., Awaitable[UsageApp]]
-
-
-@pytest.fixture
-async def start(app_factory: AppFactory, settings_factory: SettingsFactory) -> AsyncIterator[Start]:
-    """Start apps with a scripted model; their clients are closed after the test."""
-    started: list[UsageApp] = []
-
-    async def make(model: ScriptedChatModel, **overrides: Any) -> UsageApp:
-        usage_app = await start_usage_app(app_factory, settings_factory, model, **overrides)
-        started.append(usage_app)
-        return usage_app
-
-    yield make
-    for usage_app in started:
-        for client in usage_app.clients:
-            await client.aclose()
 
 
 def answers(count: int) -> ScriptedChatModel:
