@@ -1,7 +1,7 @@
 """Usage: usage events (turns, knowledge-base uploads and searches) and per-user token budgets.
 
 Revision ID: 0003_usage
-Revises: 0001_foundation
+Revises: 0002_agent
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from app.models.base import UTCDateTime
 
 revision: str = "0003_usage"
-down_revision: str | Sequence[str] | None = "0001_foundation"
+down_revision: str | Sequence[str] | None = "0002_agent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

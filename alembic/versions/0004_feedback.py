@@ -1,7 +1,7 @@
 """Feedback on assistant messages, with tags.
 
 Revision ID: 0004_feedback
-Revises: 0002_agent
+Revises: 0003_usage
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.models.base import UTCDateTime
 
 revision: str = "0004_feedback"
-down_revision: str | Sequence[str] | None = "0002_agent"
+down_revision: str | Sequence[str] | None = "0003_usage"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

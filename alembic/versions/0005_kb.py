@@ -1,7 +1,7 @@
 """Knowledge base: documents and their tags.
 
 Revision ID: 0005_kb
-Revises: 0001_foundation
+Revises: 0004_feedback
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.models.base import UTCDateTime
 
 revision: str = "0005_kb"
-down_revision: str | Sequence[str] | None = "0001_foundation"
+down_revision: str | Sequence[str] | None = "0004_feedback"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

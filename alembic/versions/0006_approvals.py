@@ -1,7 +1,7 @@
 """Approvals: tool calls waiting for a person, their history, and the email outbox.
 
 Revision ID: 0006_approvals
-Revises: 0002_agent
+Revises: 0005_kb
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.models.base import UTCDateTime
 
 revision: str = "0006_approvals"
-down_revision: str | Sequence[str] | None = "0002_agent"
+down_revision: str | Sequence[str] | None = "0005_kb"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -68,7 +68,27 @@ def alembic_config(url: str | None = None) -> Config:
 def _upgrade(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
+    _collapse_old_heads(connection, config)
     command.upgrade(config, revision)
+
+
+def _collapse_old_heads(connection: Connection, config: Config) -> None:
+    """Databases migrated while the history still had one branch per feature are stamped with
+    several revisions that are now one line; keep only the newest so upgrades can go on."""
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    if len(current) < 2:
+        return
+    script = ScriptDirectory.from_config(config)
+    newest = [
+        rev
+        for rev in current
+        if not any(
+            rev != other and rev in {r.revision for r in script.iterate_revisions(other, "base")}
+            for other in current
+        )
+    ]
+    if len(newest) == 1:
+        command.stamp(config, newest[0], purge=True)
 
 
 def _downgrade(connection: Connection, revision: str) -> None:

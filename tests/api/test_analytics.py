@@ -370,8 +370,7 @@ async def test_downgrading_usage_keeps_users_and_their_sessions(
     await app_factory.stop(app)
     engine = create_engine(settings)
     try:
-        await downgrade_schema(engine, "0004_feedback@-1")
-        await downgrade_schema(engine, "0003_usage@-1")
+        await downgrade_schema(engine, "0002_agent")
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             columns = await conn.run_sync(

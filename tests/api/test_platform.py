@@ -9,11 +9,18 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi import FastAPI
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app.core.config import Settings
-from app.core.db import create_engine, downgrade_schema, upgrade_schema
+from app.core.db import (
+    alembic_config,
+    create_engine,
+    downgrade_schema,
+    pending_migrations,
+    upgrade_schema,
+)
 from tests.conftest import AppFactory, SettingsFactory, client_for, register
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -285,3 +292,33 @@ async def test_migrations_upgrade_and_downgrade(
         admin = await asyncpg.connect(PG_ADMIN_URL)
         await admin.execute('DROP DATABASE IF EXISTS "mai_migration_roundtrip" WITH (FORCE)')
         await admin.close()
+
+
+def test_migration_history_has_exactly_one_head() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1, script.get_heads()
+    # Linear: no revision has more than one parent, so `alembic revision` just works.
+    assert all(not isinstance(rev.down_revision, tuple) for rev in script.walk_revisions())
+
+
+async def test_database_stamped_with_the_old_feature_heads_upgrades(
+    settings_factory: SettingsFactory,
+) -> None:
+    # Databases migrated when each feature had its own branch carry four revisions at once.
+    settings = settings_factory()
+    engine = create_engine(settings)
+    try:
+        await upgrade_schema(engine, "0006_approvals")
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM alembic_version"))
+            for rev in ("0003_usage", "0004_feedback", "0005_kb", "0006_approvals"):
+                await conn.execute(
+                    text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": rev}
+                )
+        await upgrade_schema(engine)
+        assert await pending_migrations(engine) == set()
+        async with engine.connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert len(versions) == 1
+    finally:
+        await engine.dispose()
