@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import MAIError
+from app.core.db import is_database_outage
+from app.core.errors import DatabaseUnavailable, MAIError
 from app.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,7 +119,20 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Anything unexpected: log the traceback, answer 500 without internals."""
+    """Anything unexpected: log the traceback, answer 500 without internals. A database that
+    cannot be reached is not a bug: 503 `database_unavailable` with Retry-After."""
+    if is_database_outage(exc):
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        outage = DatabaseUnavailable()
+        request_id = request_id_of(request)
+        return JSONResponse(
+            error_body(outage.code, outage.detail, request_id),
+            status_code=outage.status_code,
+            headers={
+                **(outage.headers or {}),
+                **({"X-Request-ID": request_id} if request_id else {}),
+            },
+        )
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     request_id = request_id_of(request)
     # Starlette answers this one outside every middleware, so the id header is set here.

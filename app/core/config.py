@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     # At shutdown, turns still running get this long to finish before they are interrupted.
     agent_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
+    # The run engine: every run of every graph is a row in the runs table, claimed by a
+    # worker under a lease renewed by heartbeat; a lease that expires hands the run to
+    # another worker, which resumes it from its last checkpoint.
+    run_lease_seconds: float = Field(default=15.0, gt=0, le=3600)
+    run_concurrency: int = Field(default=16, ge=1, le=1000)
+    run_queue_limit: int = Field(default=1000, ge=1)
+    run_events_ttl_seconds: float = Field(default=3600.0, gt=0)
+    run_max_attempts: int = Field(default=3, ge=1, le=100)
+    run_retry_window_seconds: float = Field(default=600.0, ge=0)
+    run_timeout_seconds: float = Field(default=900.0, gt=0)
+    run_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Whether this process executes runs (`mai serve` does by default; `mai worker` always).
+    run_workers_enabled: bool = True
+    # The graphs to serve (langgraph.json format); default: the project's langgraph.json.
+    graphs_file: Path | None = None
+
     # Tools (issue 3). web_search: SearXNG (MAI_WEB_SEARCH_URL = the instance), Tavily or Brave
     # (MAI_WEB_SEARCH_API_KEY; the URL defaults to the provider's API); off when unconfigured.
     # http_api: the APIs declared in MAI_API_TOOLS_FILE (YAML); off when unset.

@@ -125,3 +125,40 @@ async def ping(engine: AsyncEngine) -> None:
     """Round-trip a trivial query; raises when the database is not reachable."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached (down, restarting, refusing, a dead
+    pooled connection), as opposed to a bug or bad data: such errors answer 503."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+            return True
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        if isinstance(current, OSError) and current.errno is not None:
+            return True
+        if isinstance(current, sqlite3.OperationalError):
+            message = str(current).lower()
+            if "locked" in message or "unable to open" in message or "disk i/o" in message:
+                return True
+        name = type(current).__name__
+        module = type(current).__module__
+        if module.startswith("asyncpg") and (
+            "Connection" in name or name in {"CannotConnectNowError", "AdminShutdownError"}
+        ):
+            return True
+        if module.startswith("psycopg") and name in {"OperationalError", "InterfaceError"}:
+            return True
+        if isinstance(current, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

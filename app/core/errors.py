@@ -109,3 +109,13 @@ class ServiceUnavailable(MAIError):
     status_code = 503
     code = "service_unavailable"
     default_detail = "A service MAI depends on is unavailable; retry later."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database (PostgreSQL or the SQLite file) cannot be reached right now."""
+
+    code = "database_unavailable"
+    default_detail = "The database is unreachable right now; retry in a few seconds."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

@@ -109,6 +109,37 @@ TOOL_DURATION = Histogram(
     ["tool"],
     buckets=_SECONDS_LONG,
 )
+RUN_QUEUE_DEPTH = Gauge(
+    "mai_run_queue_depth",
+    "Runs waiting for a worker (pending), as last read from the runs table.",
+    multiprocess_mode="mostrecent",
+)
+RUNS_BY_STATUS = Gauge(
+    "mai_runs",
+    "Runs in the runs table by status, as last read.",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+RUN_TRANSITIONS = Counter(
+    "mai_run_transitions_total",
+    "Run status changes made by the run engine, by graph and new status.",
+    ["graph", "status"],
+)
+RUN_LEASE_EXPIRIES = Counter(
+    "mai_run_lease_expiries_total",
+    "Runs whose worker stopped renewing the lease (crashed or stalled), by what followed.",
+    ["outcome"],
+)
+RUN_RETRIES = Counter(
+    "mai_run_retries_total",
+    "Runs queued again to be retried, by reason.",
+    ["reason"],
+)
+RUN_CANCELLATIONS = Counter(
+    "mai_run_cancellations_total",
+    "Runs cancelled, by action (interrupt keeps checkpoints, rollback removes them).",
+    ["action"],
+)
 APPROVALS_PENDING = Gauge(
     "mai_approvals_pending",
     "Tool calls waiting for a human decision (the count last read from the database).",
@@ -215,6 +246,33 @@ def record_tool_call(tool: str, status: ToolStatus, seconds: float | None = None
     TOOL_CALLS.labels(tool=tool, status=status).inc()
     if seconds is not None:
         TOOL_DURATION.labels(tool=tool).observe(max(seconds, 0.0))
+
+
+def set_run_queue(pending: int, by_status: dict[str, int]) -> None:
+    """Publish the queue depth and the runs per status (read from the runs table)."""
+    RUN_QUEUE_DEPTH.set(max(pending, 0))
+    for status, count in by_status.items():
+        RUNS_BY_STATUS.labels(status=status).set(count)
+
+
+def record_run_transition(graph: str, status: str) -> None:
+    """Count a run status change."""
+    RUN_TRANSITIONS.labels(graph=graph, status=status).inc()
+
+
+def record_lease_expiry(outcome: Literal["requeued", "failed"]) -> None:
+    """Count a lost lease and whether the run was queued again or failed for good."""
+    RUN_LEASE_EXPIRIES.labels(outcome=outcome).inc()
+
+
+def record_run_retry(reason: Literal["llm_unavailable", "lease_expired", "shutdown"]) -> None:
+    """Count a run put back in the queue."""
+    RUN_RETRIES.labels(reason=reason).inc()
+
+
+def record_run_cancellation(action: str) -> None:
+    """Count a cancelled run."""
+    RUN_CANCELLATIONS.labels(action=action).inc()
 
 
 def set_approvals_pending(count: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections import deque
@@ -116,12 +117,18 @@ class RedisRateLimiter:
         self.clock = clock
         self.breaker = breaker
         self._script = redis.register_script(_SLIDING_WINDOW)
+        # While Redis is down, limits hold per process rather than not at all.
+        self._fallback = MemoryRateLimiter(clock)
+
+    async def _local(self, key: str, limit: int, window_seconds: float) -> RateLimitResult:
+        result = await self._fallback.hit(key, limit, window_seconds)
+        return dataclasses.replace(result, degraded=True)
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> RateLimitResult:
-        """Record a hit; when Redis is down, let it through (fail open) and log it."""
+        """Record a hit; when Redis is down, count it in this process's own window."""
         now = self.clock.now().timestamp()
         if self.breaker.is_open():
-            return RateLimitResult(True, limit, limit, math.ceil(window_seconds), degraded=True)
+            return await self._local(key, limit, window_seconds)
         try:
             allowed, count, first = await self._script(
                 keys=[f"{self.prefix}ratelimit:{key}"],
@@ -129,7 +136,7 @@ class RedisRateLimiter:
             )
         except (RedisError, OSError) as error:
             self.breaker.record_failure(error)
-            return RateLimitResult(True, limit, limit, math.ceil(window_seconds), degraded=True)
+            return await self._local(key, limit, window_seconds)
         self.breaker.record_success()
         remaining = max(0, limit - int(count))
         reset = _reset(float(first), now, window_seconds)

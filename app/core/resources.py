@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph.state import CompiledStateGraph
 
+    from app.core.graphs import GraphRegistry
     from app.core.llm import ChatModelProvider
     from app.core.notify import Broker
     from app.core.webhooks import WebhookSender
@@ -57,6 +58,8 @@ class Resources:
     chat_models: ChatModelProvider | None = None
     tool_registry: ToolRegistry | None = None
     agent_graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
+    # Every graph listed in langgraph.json, compiled with the checkpointer (the run engine).
+    graphs: GraphRegistry | None = None
     runs: RunRegistry = field(default_factory=RunRegistry)
     # The knowledge base behind the kb_search tool (issue 5); None: the tool says it is unavailable.
     retriever: Retriever | None = None

@@ -1,40 +1,34 @@
-"""Agent turns running in this process: their event logs, results and shutdown.
+"""This process's side of the run engine: the runs it executes, its hooks and its wake-up.
 
-A turn runs in its own task, detached from the request that started it, so a client that
-disconnects does not lose the turn. Each turn keeps the events it emitted; a subscriber reads
-them from the start, so it sees every event whatever the moment it subscribed.
+The durable state of a run lives in its row (see `app.services.runs`); this registry holds only
+what belongs to the process: the tasks executing runs here (so a cancel can stop one at
+once), the event log, the hooks that react to finished runs (analytics, metrics) and to
+interrupted ones (approvals), and an event that wakes the local workers when a run is queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from app.core.logging import get_logger
+from app.core.run_events import MemoryRunEventLog, RunEventLog
 
 log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class RunEvent:
-    """One event of a turn, in the LangGraph server's SSE vocabulary."""
-
-    event: str
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """How a turn ended, handed to every run hook after it is stored (analytics, metrics)."""
+    """How a run ended, handed to every run hook after it is stored (analytics, metrics)."""
 
     run_id: uuid.UUID
     conversation_id: uuid.UUID
     user_id: uuid.UUID
-    status: str  # completed | failed | interrupted (approvals: awaiting_approval)
+    status: str  # completed | failed | interrupted | awaiting_approval | cancelled | timeout
     model: str | None
     input_tokens: int
     output_tokens: int
@@ -46,87 +40,82 @@ class RunOutcome:
     error: str | None
     started_at: datetime
     finished_at: datetime
+    graph_id: str = "assistant"
 
 
 RunHook = Callable[[RunOutcome], Awaitable[None]]
 
 
+class InterruptHandler(Protocol):
+    """A participant that reacts to interrupted runs (approvals); it never owns run status."""
+
+    async def record(
+        self, session: Any, run: Any, interrupts: list[tuple[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Inside the transaction marking the run interrupted: store what the interrupts ask
+        for; return extra JSON for the waiting caller (None: not this handler's interrupt)."""
+        ...
+
+    async def announce(self, extra: Mapping[str, Any]) -> None:
+        """After that transaction committed: notify whoever must act."""
+        ...
+
+
 @dataclass
-class RunHandle:
-    """A turn in flight: its ids, the events so far, and its outcome once done."""
+class LocalRun:
+    """A run executing in this process."""
 
     run_id: uuid.UUID
-    conversation_id: uuid.UUID
-    events: list[RunEvent] = field(default_factory=list)
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def emit(self, event: str, data: Any) -> None:
-        """Append an event and wake the subscribers."""
-        self.events.append(RunEvent(event, data))
-        self._changed.set()
-
-    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
-        """Record the outcome; subscribers drain the remaining events and stop."""
-        self.result, self.error, self.done = result, error, True
-        self._changed.set()
-
-    async def subscribe(self) -> AsyncIterator[RunEvent]:
-        """Every event of the turn from the first, then new ones as they come, until done."""
-        index = 0
-        while True:
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
-            if self.done:
-                return
-            self._changed.clear()
-            if index < len(self.events) or self.done:
-                continue
-            await self._changed.wait()
-
-    async def wait(self) -> Any:
-        """The turn's result, or its error raised."""
-        while not self.done:
-            self._changed.clear()
-            if self.done:
-                break
-            await self._changed.wait()
-        if self.error is not None:
-            raise self.error
-        return self.result
+    task: asyncio.Task[None]
+    cancel_action: str | None = None
 
 
+@dataclass
 class RunRegistry:
-    """The turns this process is running; shutdown lets them finish, then interrupts them."""
+    """The runs this process executes, its event log and the engine's hooks."""
 
-    def __init__(self) -> None:
-        self.handles: dict[uuid.UUID, RunHandle] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-        # Called with each finished turn after it is stored; a failing hook is logged, not raised.
-        self.hooks: list[RunHook] = []
+    worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:12]}")
+    events: RunEventLog = field(default_factory=MemoryRunEventLog)
+    local: dict[uuid.UUID, LocalRun] = field(default_factory=dict)
+    # Called with each finished run after it is stored; a failing hook is logged, not raised.
+    hooks: list[RunHook] = field(default_factory=list)
+    interrupt_handlers: list[InterruptHandler] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: bool = False
 
-    def start(self, handle: RunHandle, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Run `work` for this turn in a task that outlives the request."""
-        self.handles[handle.run_id] = handle
-        task = asyncio.create_task(work, name=f"agent-run-{handle.run_id}")
-        self.tasks.add(task)
+    def start(self, run_id: uuid.UUID, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Execute `work` for this run in a task of its own."""
+        task = asyncio.create_task(work, name=f"run-{run_id}")
+        self.local[run_id] = LocalRun(run_id, task)
 
-        def _forget(done: asyncio.Task[None]) -> None:
-            self.tasks.discard(done)
-            self.handles.pop(handle.run_id, None)
+        def _forget(_: asyncio.Task[None]) -> None:
+            self.local.pop(run_id, None)
+            # A finished run frees a slot (and maybe its thread): look for more work.
+            self.wakeup.set()
 
         task.add_done_callback(_forget)
         return task
 
-    def get(self, run_id: uuid.UUID) -> RunHandle | None:
-        """A turn running in this process."""
-        return self.handles.get(run_id)
+    def cancel_local(self, run_id: uuid.UUID, action: str) -> bool:
+        """Stop a run executing here; False when it is not here."""
+        found = self.local.get(run_id)
+        if found is None or found.task.done():
+            return False
+        found.cancel_action = action
+        found.task.cancel()
+        return True
+
+    def cancel_action_of(self, run_id: uuid.UUID) -> str | None:
+        """Why a local run was cancelled (None: the process is stopping)."""
+        found = self.local.get(run_id)
+        return found.cancel_action if found is not None else None
+
+    def running_here(self) -> list[uuid.UUID]:
+        """The ids of the runs executing in this process."""
+        return list(self.local)
 
     async def notify(self, outcome: RunOutcome) -> None:
-        """Run every hook for a finished turn."""
+        """Run every hook for a finished run."""
         for hook in self.hooks:
             try:
                 await hook(outcome)
@@ -134,13 +123,15 @@ class RunRegistry:
                 log.exception("run_hook_failed", run_id=str(outcome.run_id))
 
     async def shutdown(self, grace_seconds: float) -> None:
-        """Give running turns `grace_seconds` to finish, then cancel (they record themselves)."""
-        if not self.tasks:
+        """Give running runs `grace_seconds` to finish, then cancel them (they go back to the
+        queue, to be resumed from their checkpoint)."""
+        self.stopping = True
+        tasks = [run.task for run in self.local.values()]
+        if not tasks:
             return
-        pending = set(self.tasks)
-        _, still = await asyncio.wait(pending, timeout=grace_seconds)
+        _, still = await asyncio.wait(tasks, timeout=grace_seconds)
         for task in still:
             task.cancel()
         if still:
-            log.warning("agent_runs_interrupted", count=len(still))
+            log.warning("runs_requeued_at_shutdown", count=len(still))
             await asyncio.wait(still, timeout=10)

@@ -1,6 +1,15 @@
 """SQLAlchemy models; importing this module registers every table on `Base.metadata`."""
 
-from app.models.agent import AgentRun, Conversation, Message, RunStatus
+from app.models.agent import (
+    ACTIVE_RUN_STATUSES,
+    FINAL_RUN_STATUSES,
+    AgentRun,
+    Conversation,
+    Message,
+    MultitaskStrategy,
+    RunStatus,
+    ToolExecution,
+)
 from app.models.approval import (
     Approval,
     ApprovalEvent,
@@ -15,6 +24,8 @@ from app.models.usage import UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "FINAL_RUN_STATUSES",
     "AgentRun",
     "Approval",
     "ApprovalEvent",
@@ -28,11 +39,13 @@ __all__ = [
     "KBDocument",
     "KBDocumentTag",
     "Message",
+    "MultitaskStrategy",
     "OutboxEmail",
     "Rating",
     "RefreshToken",
     "Role",
     "RunStatus",
+    "ToolExecution",
     "UsageEvent",
     "UsageKind",
     "UsageStatus",

@@ -180,6 +180,14 @@ class MessageRepository:
         await self.session.flush()
         return message
 
+    async def delete_for_run(self, conversation_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Remove the messages a run added (a rolled-back run)."""
+        await self.session.execute(
+            delete(Message).where(
+                Message.conversation_id == conversation_id, Message.run_id == run_id
+            )
+        )
+
     async def list_for_conversation(self, conversation_id: uuid.UUID) -> Sequence[Message]:
         """The conversation's messages in order."""
         result = await self.session.execute(

@@ -1,18 +1,18 @@
-"""The agent's long-lived parts, set up in the lifespan: checkpointer, model, tools, graph."""
+"""The agent's long-lived parts, set up in the lifespan: checkpointer, models, tools, graphs,
+the run event log and this process's run worker."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
 
 from langchain_core.language_models import BaseChatModel
 
 from app.core.checkpoint import open_checkpointer
+from app.core.graphs import GraphRegistry
+from app.core.kv import CircuitBreaker
 from app.core.llm import ChatModelProvider
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.services.agent import recover_abandoned_runs
-from graphs.assistant import builder
+from app.core.run_events import RedisRunEventLog
+from app.services.runs import RunWorker
 from graphs.tools import ToolConfig, ToolRegistry, build_registry
 
 log = get_logger(__name__)
@@ -34,38 +34,33 @@ def build_tool_registry(resources: Resources) -> ToolRegistry:
     )
 
 
-async def _sweep_abandoned_runs(resources: Resources) -> None:
-    """Every stale interval, unlock conversations whose turn's process died."""
-    interval = resources.settings.agent_run_stale_seconds
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await recover_abandoned_runs(resources)
-        except Exception:
-            log.exception("agent_run_sweep_failed")
-
-
 async def start_agent_runtime(
     resources: Resources, chat_model: BaseChatModel | None = None
 ) -> None:
-    """Open the checkpointer, compile the graph with it, recover runs a crash left behind.
+    """Open the checkpointer, compile every graph of langgraph.json with it, and start this
+    process's run worker (unless MAI_RUN_WORKERS_ENABLED is off: an API-only process).
 
-    Cleanup goes on `resources.exit_stack`: at shutdown running turns get
-    MAI_AGENT_SHUTDOWN_GRACE_SECONDS to finish (then are recorded interrupted) before the
-    checkpointer closes.
+    Cleanup goes on `resources.exit_stack`: at shutdown running runs get
+    MAI_AGENT_SHUTDOWN_GRACE_SECONDS to finish, then go back to the queue (resumed from their
+    checkpoint by the next worker) before the checkpointer closes.
     """
     stack = resources.exit_stack
-    resources.checkpointer = await open_checkpointer(resources.settings, stack)
-    resources.chat_models = ChatModelProvider(resources.settings, resources.http, chat_model)
+    settings = resources.settings
+    resources.checkpointer = await open_checkpointer(settings, stack)
+    resources.chat_models = ChatModelProvider(settings, resources.http, chat_model)
     resources.tool_registry = build_tool_registry(resources)
-    resources.agent_graph = builder.compile(checkpointer=resources.checkpointer)
-    await recover_abandoned_runs(resources)
-    sweeper = asyncio.create_task(_sweep_abandoned_runs(resources), name="agent-run-sweeper")
-
-    async def _stop() -> None:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-        await resources.runs.shutdown(resources.settings.agent_shutdown_grace_seconds)
-
-    stack.push_async_callback(_stop)
+    if settings.graphs_file is not None:
+        resources.graphs = GraphRegistry.load(resources.checkpointer, path=settings.graphs_file)
+    else:
+        resources.graphs = GraphRegistry.load(resources.checkpointer)
+    resources.agent_graph = resources.graphs.get("assistant").graph
+    if resources.redis is not None:
+        resources.runs.events = RedisRunEventLog(
+            resources.redis, settings.redis_prefix, CircuitBreaker()
+        )
+    if not settings.run_workers_enabled:
+        return
+    worker = RunWorker(resources)
+    await worker.recover_embedded()
+    worker.start()
+    stack.push_async_callback(worker.stop)

@@ -18,7 +18,7 @@ from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
 from graphs.knowledge import Passage, PassageBook, Retriever, RetrieverUnavailable
-from graphs.tools import ToolRegistry
+from graphs.tools import ToolLedger, ToolRegistry
 
 __all__ = [
     "Context",
@@ -61,6 +61,13 @@ class Context:
     )
     llm_api_key: str | None = field(default_factory=lambda: _env("MAI_LLM_API_KEY") or None)
     llm: Annotated[BaseChatModel | None, SkipJsonSchema()] = None
+    # The same limits the service's model uses (MAI_LLM_TIMEOUT_SECONDS, MAI_LLM_MAX_RETRIES).
+    llm_timeout_seconds: float = field(
+        default_factory=lambda: float(_env("MAI_LLM_TIMEOUT_SECONDS", "120"))
+    )
+    llm_max_retries: int = field(default_factory=lambda: int(_env("MAI_LLM_MAX_RETRIES", "2")))
+    # Side-effecting tool calls are recorded here by call id, so a re-run does not act twice.
+    tool_ledger: Annotated[ToolLedger | None, SkipJsonSchema()] = None
     max_tool_iterations: int = 8
     tool_timeout_seconds: float = 30.0
     context_tokens: int = 8192

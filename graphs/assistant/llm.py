@@ -38,14 +38,16 @@ async def first_model(base_url: str, api_key: str | None, *, timeout: float = 10
 
 
 @lru_cache(maxsize=16)
-def _openai_model(base_url: str, model: str, api_key: str | None) -> ChatOpenAI:
+def _openai_model(
+    base_url: str, model: str, api_key: str | None, timeout: float, max_retries: int
+) -> ChatOpenAI:
     return ChatOpenAI(
         base_url=base_url,
         model=model,
         api_key=SecretStr(api_key or "not-needed"),
         stream_usage=True,
-        timeout=120.0,
-        max_retries=2,
+        timeout=timeout,
+        max_retries=max_retries,
     )
 
 
@@ -54,4 +56,10 @@ async def chat_model(context: Context) -> BaseChatModel:
     if context.llm is not None:
         return context.llm
     model = context.model or await first_model(context.llm_base_url, context.llm_api_key)
-    return _openai_model(context.llm_base_url, model, context.llm_api_key)
+    return _openai_model(
+        context.llm_base_url,
+        model,
+        context.llm_api_key,
+        context.llm_timeout_seconds,
+        context.llm_max_retries,
+    )

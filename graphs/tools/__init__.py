@@ -6,6 +6,7 @@ http_api, kb_search); `ToolRegistry.extended(spec)` adds your own `ToolSpec`s.
 
 from graphs.tools.builtin import build_registry
 from graphs.tools.config import WEB_SEARCH_PROVIDERS, ToolConfig, WebSearchProvider
+from graphs.tools.ledger import LedgerEntry, ToolLedger
 from graphs.tools.registry import (
     ToolConfigError,
     ToolContext,
@@ -20,11 +21,13 @@ from graphs.tools.runner import ToolOutcome, ToolStatus, run_tool
 
 __all__ = [
     "WEB_SEARCH_PROVIDERS",
+    "LedgerEntry",
     "ToolConfig",
     "ToolConfigError",
     "ToolContext",
     "ToolError",
     "ToolFunction",
+    "ToolLedger",
     "ToolOutcome",
     "ToolRegistry",
     "ToolRetry",

@@ -77,4 +77,5 @@ def send_email_tool(delivery: EmailDelivery | None) -> ToolSpec:
         timeout_seconds=30.0,
         retry=ToolRetry(max_attempts=1),
         requires_approval=True,
+        side_effects=True,
     )

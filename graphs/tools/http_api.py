@@ -312,4 +312,6 @@ def http_api_tool(config: ToolConfig) -> ToolSpec:
         disabled_reason=None if definitions else "MAI_API_TOOLS_FILE is not set or declares no API",
         timeout_seconds=None,
         retry=ToolRetry(max_attempts=2, backoff_seconds=0.5),
+        # Declared APIs may write: a call is made once per tool call id across re-runs.
+        side_effects=True,
     )

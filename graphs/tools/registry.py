@@ -71,6 +71,8 @@ class ToolSpec:
     timeout_seconds: float | None = None
     retry: ToolRetry = field(default_factory=ToolRetry)
     requires_approval: bool = False
+    # Acts on the world (sends, writes): runs at most once per tool call id (see ledger.py).
+    side_effects: bool = False
 
     def as_langchain_tool(self, context: ToolContext | None = None) -> BaseTool:
         """This tool as a LangChain tool (to bind to a model, or to run outside the graph)."""

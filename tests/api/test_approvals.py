@@ -267,7 +267,7 @@ async def test_two_approvals_in_one_turn(start_agent: StartAgent) -> None:
 
 
 async def test_decision_after_a_restart(start_agent: StartAgent, app_factory: AppFactory) -> None:
-    first = await start_agent(scripted(*email_turn()))
+    first = await start_agent(scripted(*email_turn(), "Sent after approval."))
     body = await paused(first)
     await first.client.aclose()
     await app_factory.stop(first.app)
@@ -574,7 +574,7 @@ async def test_events_stream_notifies_the_owner_live(start_agent: StartAgent) ->
 async def test_another_process_decides_and_hears_about_it(
     start_agent: StartAgent, backend: str, tmp_path: Path
 ) -> None:
-    first = await start_agent(scripted(*email_turn()))
+    first = await start_agent(scripted(*email_turn(), "Sent after approval."))
     settings = first.resources.settings
     # Its own data dir (Qdrant local mode locks one per process), the same databases.
     shared: dict[str, Any] = {
@@ -583,7 +583,8 @@ async def test_another_process_decides_and_hears_about_it(
     }
     if settings.sqlite_path is not None:
         shared["database_url"] = f"sqlite+aiosqlite:///{settings.sqlite_path}"
-    second = await start_agent(scripted("Sent by the other process."), user=first.user, **shared)
+    # An API-only process: it records the decision, the first process's worker resumes the run.
+    second = await start_agent(scripted(), user=first.user, run_workers_enabled=False, **shared)
     broker = second.resources.approval_events
     assert broker is not None
     async with broker.subscribe(lambda event: True) as heard:
@@ -598,7 +599,7 @@ async def test_another_process_decides_and_hears_about_it(
             )
         done = await second.decide(approval["id"], "approve")
         assert done.status_code == 200, done.text
-        assert done.json()["answer"] == "Sent by the other process."
+        assert done.json()["answer"] == "Sent after approval."
     again = await first.decide(approval["id"], "reject")
     assert again.status_code == 409
     assert await first.outbox() == [EMAIL]
@@ -631,7 +632,7 @@ async def test_usage_is_recorded_once_across_the_pause(start_agent: StartAgent) 
         await asyncio.sleep(0.02)
     assert sorted(e.status for e in events) == ["awaiting_approval", "completed"]
     assert run is not None
-    assert run.status == "completed"
+    assert run.status == "success"
     assert run.usage is not None
     assert sum(e.input_tokens for e in events) == run.usage["input_tokens"]
     assert sum(e.output_tokens for e in events) == run.usage["output_tokens"]
@@ -668,7 +669,7 @@ async def test_a_resumed_turn_can_pause_again(start_agent: StartAgent) -> None:
 async def test_a_resume_the_model_cannot_start_is_retried_later(
     start_agent: StartAgent, app_factory: AppFactory, settings_factory: SettingsFactory
 ) -> None:
-    first = await start_agent(scripted(*email_turn()))
+    first = await start_agent(scripted(*email_turn(), "Sent after approval."))
     body = await paused(first)
     [approval] = body["approvals"]
     await first.client.aclose()
@@ -680,8 +681,10 @@ async def test_a_resume_the_model_cannot_start_is_retried_later(
         refused = await client.post(
             f"{APPROVALS}/{approval['id']}/approve", headers=first.user.headers
         )
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["error"] == "llm_unavailable"
+        # The decision is recorded and the run queued again: 202 with the run to follow.
+        assert refused.status_code == 202, refused.text
+        assert refused.json()["status"] == "pending"
+        assert refused.headers["Location"] == f"/api/v1/agent/runs/{refused.json()['run_id']}"
         detail = (
             await client.get(f"{APPROVALS}/{approval['id']}", headers=first.user.headers)
         ).json()
@@ -691,12 +694,15 @@ async def test_a_resume_the_model_cannot_start_is_retried_later(
             json={"message": "hello?", "conversation_id": body["conversation_id"]},
             headers=first.user.headers,
         )
-        assert busy.status_code == 409
-        assert busy.json()["meta"]["approval_ids"] == [approval["id"]]
+        # The approved run holds the thread until it has answered.
+        assert busy.status_code == 409, busy.text
+        assert busy.json()["error"] == "thread_busy"
+        assert busy.json()["meta"]["run_id"] == refused.json()["run_id"]
     await app_factory.stop(down)
 
+    # The email went out while the model was down; the answer waited for the model.
+    app_factory.clock.advance(60)  # past the retry backoff
     back = await start_agent(scripted("Sent once the model was back."), user=first.user)
-    await ApprovalService(back.resources).sweep()
     conversation = await wait_idle(back.client, first.user.headers, body["conversation_id"])
     assert conversation["messages"][-1]["content"] == "Sent once the model was back."
     assert await back.outbox() == [EMAIL]

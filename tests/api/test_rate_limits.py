@@ -87,14 +87,20 @@ async def test_two_instances_share_one_redis_limit(
 async def test_redis_down_requests_still_served(
     app_factory: AppFactory, settings_factory: SettingsFactory
 ) -> None:
-    # Nothing listens on port 1: every Redis call fails; the service must fail open.
+    # Nothing listens on port 1: every Redis call fails; limits then hold per process.
     app = await app_factory(
-        settings_factory(redis_url="redis://127.0.0.1:1/0", rate_limit_per_minute=2)
+        settings_factory(redis_url="redis://127.0.0.1:1/0", rate_limit_per_minute=3)
     )
     async with client_for(app) as http:
+        limited = await register(http)
+        served = [
+            (await http.get("/api/v1/users/me", headers=limited.headers)).status_code
+            for _ in range(4)
+        ]
+        # Over the limit of 3: the in-process fallback limits instead of letting all through.
+        assert served == [200, 200, 200, 429]
         account = await register(http)
-        for _ in range(4):  # over the limit of 2, but the limiter is down: served
-            assert (await http.get("/api/v1/users/me", headers=account.headers)).status_code == 200
+        assert (await http.get("/api/v1/users/me", headers=account.headers)).status_code == 200
         logout = await http.post("/api/v1/auth/logout", headers=account.headers)
         assert logout.status_code == 204
         # The deny-list is down, but the revoked session in the database still refuses the token.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, status
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, Depends, Header, Query, status
+from sse_starlette import EventSourceResponse
 
 from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, TokenBudgetCheck
 from app.api.schemas.agent import (
@@ -17,16 +16,17 @@ from app.api.schemas.agent import (
     ConversationUpdateIn,
     MessageOut,
     QueryIn,
+    RunOut,
     TurnOut,
 )
 from app.api.schemas.common import PageOut
 from app.api.schemas.feedback import MessageFeedbackOut
-from app.core.runs import RunHandle
-from app.models import Conversation, Message
-from app.services.agent import AgentService, TurnResult
-from app.services.approvals import PausedTurn
+from app.api.sse import relay_events, sse_response
+from app.models import Conversation, Message, MultitaskStrategy
+from app.services.agent import AgentService
 from app.services.conversations import ConversationService
 from app.services.feedback import feedback_on_messages
+from app.services.runs import RunEngine
 
 router = APIRouter(prefix="/agent", tags=["agent"])
 
@@ -65,19 +65,14 @@ async def query(body: QueryIn, user: CurrentUser, agent: AgentServiceDep) -> Tur
     A turn that pauses for approval answers `status: "awaiting_approval"` with its approvals;
     a conversation waiting for approval takes no new message (409 `approval_pending`).
     """
-    handle = await agent.start_turn(user.id, body.message, body.conversation_id)
-    result: TurnResult | PausedTurn = await handle.wait()
-    return TurnOut.model_validate(result.as_json())
-
-
-def _encode(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-async def _relay(handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
-    # Leaving early (client gone) only stops the relay; the turn's task runs on.
-    async for item in handle.subscribe():
-        yield ServerSentEvent(data=_encode(item.data), event=item.event)
+    run = await agent.start_turn(
+        user.id,
+        body.message,
+        body.conversation_id,
+        graph_id=body.graph_id,
+        multitask_strategy=MultitaskStrategy(body.multitask_strategy),
+    )
+    return TurnOut.model_validate(await agent.result_of(run))
 
 
 @router.post(
@@ -93,15 +88,81 @@ async def stream(
 
     Events: `metadata` {run_id, conversation_id}; `messages` [message_chunk, metadata] per
     token; `updates` {node: output} per node; `values` (the turn result) or `error`
-    {error, detail}; then `end`. Comment lines are heartbeats.
+    {error, detail}; then `end`. Every event has an `id:` to rejoin from
+    (`GET /agent/runs/{run_id}/stream` with `Last-Event-ID`). Comment lines are heartbeats.
     """
-    handle = await agent.start_turn(user.id, body.message, body.conversation_id, streamed=True)
-    return EventSourceResponse(
-        _relay(handle),
-        ping=resources.settings.agent_stream_heartbeat_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="heartbeat"),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    run = await agent.start_turn(
+        user.id,
+        body.message,
+        body.conversation_id,
+        streamed=True,
+        graph_id=body.graph_id,
+        multitask_strategy=MultitaskStrategy(body.multitask_strategy),
+        stream_modes=body.stream_modes,
     )
+    events = await agent.opened_stream(run)
+    return sse_response(relay_events(events, run.id), resources)
+
+
+def get_run_engine(resources: ResourcesDep) -> RunEngine:
+    """Run control use cases."""
+    return RunEngine(resources)
+
+
+RunEngineDep = Annotated[RunEngine, Depends(get_run_engine)]
+
+
+@router.get("/runs/{run_id}", dependencies=[ReleaseConnection])
+async def read_run(run_id: uuid.UUID, user: CurrentUser, engine: RunEngineDep) -> RunOut:
+    """A run: status, attempt, timings, error, and its place in the queue while pending."""
+    run = await engine.get(run_id, None if user.is_admin else user.id)
+    return RunOut.model_validate(await engine.describe(run))
+
+
+@router.post("/runs/{run_id}/cancel", dependencies=[ReleaseConnection])
+async def cancel_run(
+    run_id: uuid.UUID,
+    user: CurrentUser,
+    engine: RunEngineDep,
+    action: Annotated[Literal["interrupt", "rollback"], Query()] = "interrupt",
+    wait: Annotated[bool, Query(description="Answer once the run has stopped")] = True,
+) -> RunOut:
+    """Cancel a pending, running or interrupted run (409 once it ended). `interrupt` keeps
+    the checkpoints it wrote; `rollback` also removes them and its messages."""
+    run = await engine.get(run_id, None if user.is_admin else user.id)
+    stopped = await engine.cancel(run, action)
+    if wait and stopped.status == "running":
+        stopped = await engine.wait(stopped)
+    return RunOut.model_validate(await engine.describe(stopped))
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    dependencies=[ReleaseConnection],
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}},
+)
+async def join_run(
+    run_id: uuid.UUID,
+    user: CurrentUser,
+    engine: RunEngineDep,
+    resources: ResourcesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    """Rejoin a run's stream: every event after `Last-Event-ID` (all of them without it),
+    then the live ones until the run ends. 400 for an id that is not from this run."""
+    run = await engine.get(run_id, None if user.is_admin else user.id)
+    after = engine.start_after(run, last_event_id)
+    return sse_response(relay_events(engine.follow(run, after), run.id), resources)
+
+
+@router.get("/conversations/{conversation_id}/runs", dependencies=[ReleaseConnection])
+async def list_runs(
+    conversation_id: uuid.UUID, user: CurrentUser, engine: RunEngineDep, page: PageDep
+) -> list[RunOut]:
+    """A conversation's runs, newest first."""
+    runs = await engine.for_thread(conversation_id, user.id, limit=page.limit, offset=page.offset)
+    return [RunOut.model_validate(await engine.describe(run)) for run in runs]
 
 
 def _conversation_out(conversation: Conversation, message_count: int) -> dict[str, Any]:

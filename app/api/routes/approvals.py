@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import AdminUser, CurrentUser, PageDep, ResourcesDep, SessionDep
@@ -23,12 +24,12 @@ from app.api.schemas.approvals import (
     RejectIn,
 )
 from app.api.schemas.common import PageOut
+from app.api.sse import relay_events, sse_response
 from app.core.errors import ServiceUnavailable
-from app.core.resources import Resources
-from app.core.runs import RunHandle
 from app.models import User
 from app.repositories.approvals import OutboxRepository
 from app.services.approvals import ApprovalService, DecisionResult
+from app.services.runs import RunEngine
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
@@ -61,31 +62,36 @@ def _encode(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _sse(events: AsyncIterator[ServerSentEvent], resources: Resources) -> EventSourceResponse:
-    return EventSourceResponse(
-        events,
-        ping=resources.settings.agent_stream_heartbeat_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="heartbeat"),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-async def _relay(handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
-    async for item in handle.subscribe():
-        yield ServerSentEvent(data=_encode(item.data), event=item.event)
-
-
 async def _answer(
     result: DecisionResult, approvals: ApprovalService, stream: bool
-) -> TurnOut | EventSourceResponse:
-    """Like POST /agent/query (or /stream): the resumed turn, or the pause still waiting."""
+) -> TurnOut | EventSourceResponse | JSONResponse:
+    """Like POST /agent/query (or /stream): the resumed turn, or the pause still waiting.
+
+    When the resumed run cannot finish now (the model is unreachable), the decision stays
+    recorded and the run is retried in the background: 202 with the run id to follow.
+    """
     resources = approvals.resources
     if result.plan is not None:
-        handle: RunHandle = await approvals.start_resume(result.plan, streamed=stream)
+        run = await approvals.start_resume(result.plan)
+        engine = RunEngine(resources)
         if stream:
-            return _sse(_relay(handle), resources)
-        turn = await handle.wait()
-        return TurnOut.model_validate(turn.as_json())
+            return sse_response(relay_events(engine.follow(run), run.id), resources)
+        done = await engine.wait(run, until_retry=True)
+        if done.status in ("success", "interrupted") and done.result:
+            return TurnOut.model_validate(done.result)
+        if done.status in ("pending", "running"):
+            return JSONResponse(
+                {
+                    "run_id": str(done.id),
+                    "conversation_id": str(done.conversation_id),
+                    "status": done.status,
+                    "detail": "The decision is recorded; the run resumes once the model is "
+                    "reachable again. Follow it at GET /api/v1/agent/runs/{run_id}.",
+                },
+                status_code=202,
+                headers={"Location": f"/api/v1/agent/runs/{done.id}"},
+            )
+        raise engine.error_of(done)
     paused = await approvals.still_paused(result)
     if not stream:
         return TurnOut.model_validate(paused.as_json())
@@ -96,7 +102,7 @@ async def _answer(
         yield ServerSentEvent(data=_encode(paused.interrupt_event()), event="updates")
         yield ServerSentEvent(data="null", event="end")
 
-    return _sse(waiting(), resources)
+    return sse_response(waiting(), resources)
 
 
 @router.get("")
@@ -149,7 +155,7 @@ async def approval_events(user: CurrentUser, resources: ResourcesDep) -> EventSo
                     data=_encode({"approval": event.get("approval")}), event=event.get("event")
                 )
 
-    return _sse(events(), resources)
+    return sse_response(events(), resources)
 
 
 @router.get("/outbox")
@@ -188,7 +194,7 @@ async def approve(
     approvals: ApprovalServiceDep,
     body: ApproveIn | None = None,
     stream: StreamFlag = False,
-) -> TurnOut | EventSourceResponse:
+) -> TurnOut | EventSourceResponse | JSONResponse:
     """Approve the call as asked. Once no approval of its pause is pending the run resumes,
     and the answer is the finished turn (or its next pause) as POST /agent/query gives it."""
     reason = body.reason if body is not None else None
@@ -208,7 +214,7 @@ async def reject(
     approvals: ApprovalServiceDep,
     body: RejectIn | None = None,
     stream: StreamFlag = False,
-) -> TurnOut | EventSourceResponse:
+) -> TurnOut | EventSourceResponse | JSONResponse:
     """Reject the call: it does not run, and the model is told (with your reason)."""
     reason = body.reason if body is not None else None
     result = await approvals.decide(user, approval_id, "rejected", reason=reason)
@@ -227,7 +233,7 @@ async def modify(
     user: CurrentUser,
     approvals: ApprovalServiceDep,
     stream: StreamFlag = False,
-) -> TurnOut | EventSourceResponse:
+) -> TurnOut | EventSourceResponse | JSONResponse:
     """Approve the call with edited arguments (422 when they do not fit the tool)."""
     result = await approvals.decide(
         user, approval_id, "modified", args=body.args, reason=body.reason

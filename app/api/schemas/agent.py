@@ -14,11 +14,47 @@ from app.api.schemas.feedback import MessageFeedbackOut
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
+StreamModeName = Literal["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints"]
+MultitaskStrategyName = Literal["reject", "enqueue", "interrupt", "rollback"]
+GraphId = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+
+
 class QueryIn(BaseModel):
     """One user message; without conversation_id a new conversation is started."""
 
     message: Annotated[str, Field(min_length=1, max_length=10_000)]
     conversation_id: uuid.UUID | None = None
+    graph: GraphId | None = Field(
+        default=None, description="The graph (langgraph.json id) to run; default `assistant`"
+    )
+    assistant_id: GraphId | None = Field(default=None, description="Same as `graph`")
+    multitask_strategy: MultitaskStrategyName = Field(
+        default="reject",
+        description=(
+            "When the conversation is busy: reject (409 thread_busy), enqueue (run after the "
+            "current one), interrupt (cancel it, keep its progress), rollback (cancel it and "
+            "remove its progress)"
+        ),
+    )
+    stream_mode: StreamModeName | list[StreamModeName] | None = Field(
+        default=None,
+        description="/stream only: which LangGraph stream parts to send (default messages, "
+        "updates and the final values)",
+    )
+
+    @property
+    def graph_id(self) -> str:
+        """The graph to run."""
+        return self.graph or self.assistant_id or "assistant"
+
+    @property
+    def stream_modes(self) -> list[str] | None:
+        """stream_mode as a list."""
+        if self.stream_mode is None:
+            return None
+        return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)
 
     @field_validator("message")
     @classmethod
@@ -63,6 +99,35 @@ class TurnOut(BaseModel):
     approvals: list[ApprovalOut] = Field(
         default_factory=list, description="The approvals the turn waits for (awaiting_approval)"
     )
+
+
+class RunErrorOut(BaseModel):
+    """Why a run failed."""
+
+    code: str
+    detail: str | None = None
+
+
+class RunOut(BaseModel):
+    """A run on the run engine."""
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    conversation_id: uuid.UUID
+    graph_id: str
+    status: Literal["pending", "running", "success", "error", "interrupted", "timeout", "cancelled"]
+    attempt: int
+    multitask_strategy: str
+    queue_position: int | None = Field(
+        default=None, description="Pending runs ahead of this one (pending runs only)"
+    )
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    error: RunErrorOut | None = None
 
 
 class ConversationOut(BaseModel):

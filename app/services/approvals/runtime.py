@@ -45,6 +45,8 @@ async def start_approvals(resources: Resources) -> None:
         resources.tool_registry = resources.tool_registry.extended(
             send_email_tool(email_delivery(resources))
         )
+    # Approvals react to interrupted runs: the engine hands them each pause to record.
+    resources.runs.interrupt_handlers.append(ApprovalService(resources))
     broker = Broker(resources.redis, f"{settings.redis_prefix}approvals")
     await broker.start()
     stack.push_async_callback(broker.close)

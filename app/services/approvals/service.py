@@ -4,14 +4,13 @@ Lifecycle: the agent service calls `record_pause` when a turn ends in an approva
 (approvals inserted, run marked awaiting_approval, conversation unlocked, all in one
 transaction). A decision is one conditional UPDATE (`status = 'pending'`), so two deciders in
 any processes cannot both win. When the last approval of a pause is decided, the decider claims
-the resume (once, across processes), locks the conversation and resumes the run with
+the resume (once, across processes) and queues the run again on the run engine with
 `Command(resume={approval_id: decision})`. The sweeper expires overdue approvals the same way
 and resumes pauses a stopped process left settled but not resumed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, MAIError, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.logging import get_logger
 from app.core.metrics import observe_approval_wait, set_approvals_pending
 from app.core.resources import Resources
@@ -31,16 +30,16 @@ from app.models import (
     ApprovalEvent,
     ApprovalEventKind,
     ApprovalStatus,
+    RunStatus,
     User,
 )
 from app.repositories.approvals import ApprovalRepository
-from app.repositories.conversations import ConversationRepository
+from app.services.runs import RunEngine
 from graphs.assistant.approvals import EXPIRED, INTERRUPT_KIND
 
 log = get_logger(__name__)
 
-RUN_AWAITING = "awaiting_approval"
-RUN_RUNNING = "running"
+RUN_AWAITING = RunStatus.interrupted.value
 PENDING = ApprovalStatus.pending.value
 REQUESTED_EVENT = "approval.requested"
 DECIDED_EVENT = "approval.decided"
@@ -148,7 +147,8 @@ class PausedTurn:
             "conversation_id": str(self.conversation_id),
             "message_id": None,
             "run_id": str(self.run_id),
-            "status": RUN_AWAITING,
+            # The turn's status as the agent API names it (its run is `interrupted`).
+            "status": "awaiting_approval",
             "answer": "",
             "tool_calls": [
                 {k: call.get(k) for k in ("name", "args", "result", "duration_ms", "status")}
@@ -174,23 +174,14 @@ class ApprovalService:
         self.settings = resources.settings
         self.clock = resources.clock
 
-    # Recording a pause (called by the agent service) ---------------------------------------
+    # Recording a pause (the run engine's interrupt handler) -------------------------------
 
-    async def record_pause(
-        self,
-        *,
-        run_id: uuid.UUID,
-        conversation_id: uuid.UUID,
-        user_id: uuid.UUID,
-        interrupts: Iterable[tuple[str, Any]],
-        usage: Mapping[str, int],
-        model: str | None,
-    ) -> list[Approval]:
-        """Store the approvals of a paused turn, mark the run awaiting_approval, unlock the
-        conversation (one transaction), then announce them. Returns the pending approvals.
-
-        Raises ValueError when no interrupt is an approval request (another kind of pause).
-        """
+    async def record(
+        self, session: AsyncSession, run: AgentRun, interrupts: list[tuple[str, Any]]
+    ) -> dict[str, Any] | None:
+        """In the transaction that marks `run` interrupted: store the approvals its interrupts
+        ask for. Returns what the waiting caller gets (the approvals, the `__interrupt__`
+        event), or None when no interrupt is an approval request."""
         now = self.clock.now()
         timeout = timedelta(seconds=self.settings.approval_timeout_seconds)
         rows: list[Approval] = []
@@ -205,9 +196,9 @@ class ApprovalService:
                 rows.append(
                     Approval(
                         id=approval_id,
-                        user_id=user_id,
-                        conversation_id=conversation_id,
-                        run_id=run_id,
+                        user_id=run.user_id,
+                        conversation_id=run.conversation_id,
+                        run_id=run.id,
                         interrupt_id=interrupt_id,
                         tool_call_id=str(request.get("tool_call_id") or ""),
                         position=position,
@@ -220,34 +211,38 @@ class ApprovalService:
                     )
                 )
         if not rows:
-            raise ValueError("the run paused, but not for an approval")
-        async with self.resources.sessionmaker() as session:
-            repo = ApprovalRepository(session)
-            await repo.add_all(rows)
-            for row in rows:
-                await repo.add_event(
-                    ApprovalEvent(
-                        approval_id=row.id,
-                        kind=ApprovalEventKind.requested.value,
-                        args=row.args,
-                        reason=row.reason,
-                        created_at=now,
-                    )
+            return None
+        repo = ApprovalRepository(session)
+        await repo.add_all(rows)
+        for row in rows:
+            await repo.add_event(
+                ApprovalEvent(
+                    approval_id=row.id,
+                    kind=ApprovalEventKind.requested.value,
+                    args=row.args,
+                    reason=row.reason,
+                    created_at=now,
                 )
-            await repo.set_run_status(run_id, RUN_RUNNING, RUN_AWAITING)
-            await repo.update_run(run_id, {"usage": dict(usage), "model": model})
-            await ConversationRepository(session).release(conversation_id, run_id, now)
-            await session.commit()
-            pending = [row for row in rows if row.status == PENDING]
-            await self._publish_gauge(repo)
+            )
         log.info(
             "approvals_requested",
-            run_id=str(run_id),
-            conversation_id=str(conversation_id),
+            run_id=str(run.id),
+            conversation_id=str(run.conversation_id),
             approvals=[str(row.id) for row in rows],
         )
+        return {
+            "approvals": [approval_json(row) for row in rows],
+            "interrupt_event": {"__interrupt__": [interrupt_json(rows[0].interrupt_id, rows)]},
+        }
+
+    async def announce(self, extra: Mapping[str, Any]) -> None:
+        """After the pause is committed: tell subscribers and the webhook, update the gauge."""
+        ids = [_uuid(a.get("id")) for a in extra.get("approvals") or []]
+        async with self.resources.sessionmaker() as session:
+            repo = ApprovalRepository(session)
+            rows = [row for i in ids if i is not None and (row := await repo.get(i)) is not None]
+            await self._publish_gauge(repo)
         await self._announce(REQUESTED_EVENT, rows)
-        return pending
 
     # Reading ------------------------------------------------------------------------------
 
@@ -443,18 +438,11 @@ class ApprovalService:
         first = group[0]
         if await repo.run_status(first.run_id) != RUN_AWAITING:
             return None
-        stale_before = now - timedelta(seconds=self.settings.agent_run_stale_seconds)
-        conversations = ConversationRepository(session)
-        if not await conversations.acquire(
-            first.conversation_id, first.user_id, first.run_id, now, stale_before
-        ):
-            # Busy (should not happen while approvals block new turns): the sweeper retries.
-            log.warning("approval_resume_deferred", interrupt_id=interrupt_id)
-            return None
         if not await repo.claim_resume(interrupt_id, now):
-            await conversations.release(first.conversation_id, first.run_id, now)
             return None
-        await repo.set_run_status(first.run_id, RUN_AWAITING, RUN_RUNNING)
+        resume = {str(a.id): self._resume_value(a) for a in group}
+        if not await RunEngine(self.resources).resume_in(session, first.run_id, resume):
+            return None
         for approval in group:
             await repo.add_event(
                 ApprovalEvent(
@@ -467,7 +455,7 @@ class ApprovalService:
             conversation_id=first.conversation_id,
             user_id=first.user_id,
             interrupt_id=interrupt_id,
-            resume={str(a.id): self._resume_value(a) for a in group},
+            resume=resume,
             usage_offset={
                 "input_tokens": int(usage.get("input_tokens") or 0),
                 "output_tokens": int(usage.get("output_tokens") or 0),
@@ -530,8 +518,7 @@ class ApprovalService:
                 await self._announce(DECIDED_EVENT, [expired])
             if plan is not None:
                 plans.append(plan)
-                with contextlib.suppress(MAIError):
-                    await self.start_resume(plan, streamed=False)
+                await self.start_resume(plan)
         return plans
 
     async def sweep(self) -> int:
@@ -557,39 +544,17 @@ class ApprovalService:
                 await session.commit()
             if plan is not None:
                 log.warning("approval_resume_recovered", interrupt_id=interrupt_id)
-                with contextlib.suppress(MAIError):
-                    await self.start_resume(plan, streamed=False)
+                await self.start_resume(plan)
         return len(due)
 
-    # Resuming -----------------------------------------------------------------------------
+    # Resuming ---------------------------------------------------------------------------
 
-    async def start_resume(self, plan: ResumePlan, *, streamed: bool) -> Any:
-        """Start the resumed run in the background; returns its RunHandle."""
-        from app.services.agent import AgentService
-
-        try:
-            return await AgentService(self.resources).resume_turn(
-                user_id=plan.user_id,
-                conversation_id=plan.conversation_id,
-                run_id=plan.run_id,
-                resume=plan.resume,
-                usage_offset=plan.usage_offset,
-                streamed=streamed,
-            )
-        except MAIError:
-            # The run could not start (model unreachable): it still sits at its interrupt with
-            # the decisions recorded, so park it again; the sweeper retries the resume.
-            await self._unclaim(plan)
-            raise
-
-    async def _unclaim(self, plan: ResumePlan) -> None:
-        async with self.resources.sessionmaker() as session:
-            repo = ApprovalRepository(session)
-            await repo.unclaim_resume(plan.interrupt_id)
-            for status in (RUN_RUNNING, "failed"):
-                await repo.set_run_status(plan.run_id, status, RUN_AWAITING)
-            await session.commit()
-        log.warning("approval_resume_postponed", run_id=str(plan.run_id))
+    async def start_resume(self, plan: ResumePlan) -> AgentRun:
+        """After the decision committed: wake a worker for the resumed run; returns its row."""
+        engine = RunEngine(self.resources)
+        run = await engine.get(plan.run_id, None)
+        await engine.queued(run)
+        return run
 
     # Notifications ------------------------------------------------------------------------
 

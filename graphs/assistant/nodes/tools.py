@@ -21,7 +21,14 @@ from graphs.assistant.messages import text_of
 from graphs.assistant.state import AssistantState, ToolRun, ToolRunStatus
 from graphs.assistant.toolset import offered_tools
 from graphs.knowledge import PassageBook
-from graphs.tools import ToolContext, ToolOutcome, ToolSpec, run_tool
+from graphs.tools import (
+    LedgerEntry,
+    ToolContext,
+    ToolOutcome,
+    ToolSpec,
+    ToolStatus,
+    run_tool,
+)
 
 MIN_RESULT_CHARS = 1000
 
@@ -55,7 +62,21 @@ async def _run_call(
             attempts=0,
             duration_ms=0,
         )
-    return await run_tool(spec, call["args"], tool_context, timeout=context.tool_timeout_seconds)
+    ledger = context.tool_ledger
+    call_id = call.get("id") or ""
+    once = ledger is not None and bool(call_id) and (spec.side_effects or spec.requires_approval)
+    if once:
+        assert ledger is not None
+        recorded = await ledger.recall(call_id)
+        if recorded is not None:
+            # This call already acted (before a crash, retry or resume): report that result.
+            status: ToolStatus = "ok" if recorded.status == "ok" else "error"
+            return ToolOutcome(content=recorded.content, status=status, attempts=0, duration_ms=0)
+    outcome = await run_tool(spec, call["args"], tool_context, timeout=context.tool_timeout_seconds)
+    if once and outcome.status != "timeout":
+        assert ledger is not None
+        await ledger.record(call_id, spec.name, LedgerEntry(outcome.content, outcome.status))
+    return outcome
 
 
 async def _settle(
