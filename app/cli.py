@@ -1,4 +1,4 @@
-"""The `mai` command line: serve, migrate, create-admin, ingest."""
+"""The `mai` command line: serve, worker, migrate, create-admin, ingest."""
 
 from __future__ import annotations
 
@@ -266,6 +266,40 @@ def ingest(
         Console().print(table)
     if failures:
         raise typer.Exit(1)
+
+
+@cli.command()
+def worker() -> None:
+    """Run the run engine's workers alone (no HTTP): claim queued runs from the shared
+    PostgreSQL database and execute them, until SIGTERM or Ctrl-C."""
+    import signal
+
+    from app.main import create_app
+
+    settings = _settings()
+    if not settings.uses_postgres:
+        typer.echo(
+            "error: `mai worker` shares runs with `mai serve` through PostgreSQL; set "
+            "MAI_DATABASE_URL (the embedded default runs its workers inside `mai serve`)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not settings.run_workers_enabled:
+        typer.echo("error: MAI_RUN_WORKERS_ENABLED is false; nothing to run", err=True)
+        raise typer.Exit(2)
+    app = create_app(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        # The same lifespan as the server: resources, graphs, approvals, and the worker.
+        async with app.router.lifespan_context(app):
+            typer.echo("mai worker started", err=True)
+            await stop.wait()
+
+    asyncio.run(run())
 
 
 def main() -> None:

@@ -180,6 +180,27 @@ class MessageRepository:
         await self.session.flush()
         return message
 
+    async def move_to_end(self, conversation_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Put the run's own messages after every other message of the conversation (a run
+        queued behind another one starts after that one answered)."""
+        later = await self.session.scalar(
+            select(func.max(Message.position)).where(
+                Message.conversation_id == conversation_id, Message.run_id != run_id
+            )
+        )
+        if later is None:
+            return
+        await self.session.execute(
+            update(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.run_id == run_id,
+                Message.position < later,
+            )
+            .values(position=later + 1)
+            .execution_options(synchronize_session=False)
+        )
+
     async def delete_for_run(self, conversation_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Remove the messages a run added (a rolled-back run)."""
         await self.session.execute(

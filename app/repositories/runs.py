@@ -292,7 +292,42 @@ class ToolExecutionRepository:
         """The recorded execution of this call."""
         return await self.session.get(ToolExecution, tool_call_id)
 
-    async def add(self, execution: ToolExecution) -> None:
-        """Record an execution (the first record of a call wins)."""
-        self.session.add(execution)
-        await self.session.flush()
+    async def claim(
+        self, call_id: str, thread_id: str, tool: str, status: str, now: datetime
+    ) -> bool:
+        """Insert the call's row unless it exists; True when this insert made it."""
+        values = {
+            "tool_call_id": call_id,
+            "thread_id": thread_id,
+            "tool": tool,
+            "status": status,
+            "content": "",
+            "created_at": now,
+        }
+        dialect = self.session.bind.dialect.name if self.session.bind is not None else ""
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(ToolExecution).values(values).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(ToolExecution).values(values).on_conflict_do_nothing()
+        return _rowcount(await self.session.execute(statement)) == 1
+
+    async def finish(self, call_id: str, status: str, content: str) -> None:
+        """Store a claimed call's result."""
+        await self.session.execute(
+            update(ToolExecution)
+            .where(ToolExecution.tool_call_id == call_id)
+            .values(status=status, content=content)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def release(self, call_id: str, status: str) -> None:
+        """Delete the call's row while it is still in `status` (a claim without result)."""
+        await self.session.execute(
+            delete(ToolExecution).where(
+                ToolExecution.tool_call_id == call_id, ToolExecution.status == status
+            )
+        )

@@ -75,7 +75,7 @@ class UsageApp:
     async def settle(self) -> None:
         """Wait for the turns still running in the app: their hooks (usage events) run after
         the caller has its answer."""
-        running = list(self.resources.runs.tasks)
+        running = [run.task for run in self.resources.runs.local.values()]
         if running:
             await asyncio.wait(running, timeout=30)
 

@@ -40,10 +40,9 @@ async def delete_checkpoints_after(
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    tables = ("checkpoint_writes", "checkpoints")
     if isinstance(saver, AsyncPostgresSaver):
         async with saver._cursor() as cursor:
-            for table in tables:
+            for table in ("checkpoint_writes", "checkpoints"):
                 await cursor.execute(
                     f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s",  # noqa: S608
                     (thread_id, checkpoint_id),
@@ -51,7 +50,7 @@ async def delete_checkpoints_after(
         return
     if isinstance(saver, AsyncSqliteSaver):
         async with saver.lock:
-            for table in tables:
+            for table in ("writes", "checkpoints"):
                 await saver.conn.execute(
                     f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id > ?",  # noqa: S608
                     (thread_id, checkpoint_id),

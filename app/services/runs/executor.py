@@ -596,7 +596,11 @@ class RunExecutor:
                 )
                 await self.emit(run.id, END_EVENT, None)
             return
-        await cancel_run_effects(self.resources, run, action)
+        try:
+            await cancel_run_effects(self.resources, run, action)
+        except Exception:
+            # The run is cancelled all the same; what it wrote stays, and the log says so.
+            log.exception("run_rollback_failed", run_id=str(run.id))
         async with self.resources.sessionmaker() as session:
             runs = RunRepository(session)
             moved = await runs.transition(

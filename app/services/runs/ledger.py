@@ -1,13 +1,12 @@
-"""The tool ledger in the app database: side-effecting calls run once per tool call id."""
+"""The tool ledger in the app database: side-effecting calls run at most once per tool call id,
+whichever worker runs (or re-runs) the node."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from app.core.resources import Resources
-from app.models import ToolExecution
 from app.repositories.runs import ToolExecutionRepository
 from graphs.tools import LedgerEntry
+from graphs.tools.ledger import STARTED, UNKNOWN_OUTCOME
 
 
 class DatabaseToolLedger:
@@ -17,26 +16,28 @@ class DatabaseToolLedger:
         self.resources = resources
         self.thread_id = thread_id
 
-    async def recall(self, call_id: str) -> LedgerEntry | None:
-        """The recorded execution of this call."""
+    async def claim(self, call_id: str, tool: str) -> LedgerEntry | None:
+        """Insert the `started` row (committed before the call acts); an existing row wins."""
         async with self.resources.sessionmaker() as session:
+            claimed = await ToolExecutionRepository(session).claim(
+                call_id, self.thread_id, tool, STARTED, self.resources.clock.now()
+            )
+            await session.commit()
+            if claimed:
+                return None
             found = await ToolExecutionRepository(session).get(call_id)
-        return LedgerEntry(found.content, found.status) if found is not None else None
+        if found is None or found.status == STARTED:
+            return LedgerEntry(UNKNOWN_OUTCOME, "error")
+        return LedgerEntry(found.content, found.status)
 
     async def record(self, call_id: str, tool: str, entry: LedgerEntry) -> None:
-        """Record the execution; a concurrent record of the same call keeps the first."""
+        """Store the claimed call's result."""
         async with self.resources.sessionmaker() as session:
-            try:
-                await ToolExecutionRepository(session).add(
-                    ToolExecution(
-                        tool_call_id=call_id,
-                        thread_id=self.thread_id,
-                        tool=tool,
-                        status=entry.status,
-                        content=entry.content,
-                        created_at=self.resources.clock.now(),
-                    )
-                )
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
+            await ToolExecutionRepository(session).finish(call_id, entry.status, entry.content)
+            await session.commit()
+
+    async def release(self, call_id: str) -> None:
+        """Drop a claim that never got a result."""
+        async with self.resources.sessionmaker() as session:
+            await ToolExecutionRepository(session).release(call_id, STARTED)
+            await session.commit()

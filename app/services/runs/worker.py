@@ -19,6 +19,7 @@ from app.core.resources import Resources
 from app.core.run_events import END_EVENT
 from app.core.runs import RunOutcome
 from app.models import RunStatus
+from app.repositories.conversations import MessageRepository
 from app.repositories.runs import RunRepository
 from app.services.runs.executor import RunExecutor
 
@@ -98,6 +99,8 @@ class RunWorker:
                 if not await runs.lock_thread(run.conversation_id, run.id, now):
                     continue
                 if await runs.start(run.id, self.registry.worker_id, now, now + self.lease):
+                    if run.attempt == 0 and run.command is None:
+                        await MessageRepository(session).move_to_end(run.conversation_id, run.id)
                     started.append(run.id)
             await session.commit()
         for run_id in started:

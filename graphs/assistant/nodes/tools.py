@@ -67,15 +67,18 @@ async def _run_call(
     once = ledger is not None and bool(call_id) and (spec.side_effects or spec.requires_approval)
     if once:
         assert ledger is not None
-        recorded = await ledger.recall(call_id)
+        recorded = await ledger.claim(call_id, spec.name)
         if recorded is not None:
-            # This call already acted (before a crash, retry or resume): report that result.
+            # This call already ran (before a crash, retry or resume): report that, not again.
             status: ToolStatus = "ok" if recorded.status == "ok" else "error"
             return ToolOutcome(content=recorded.content, status=status, attempts=0, duration_ms=0)
     outcome = await run_tool(spec, call["args"], tool_context, timeout=context.tool_timeout_seconds)
-    if once and outcome.status != "timeout":
+    if once:
         assert ledger is not None
-        await ledger.record(call_id, spec.name, LedgerEntry(outcome.content, outcome.status))
+        if outcome.status == "timeout":
+            await ledger.release(call_id)
+        else:
+            await ledger.record(call_id, spec.name, LedgerEntry(outcome.content, outcome.status))
     return outcome
 
 
