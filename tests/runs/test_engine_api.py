@@ -155,7 +155,7 @@ async def test_enqueue_runs_after_the_current_run(start_agent: StartAgent) -> No
     agent = await start_agent(scripted(*direct("First."), *gated("Gate done."), *direct("Queued.")))
     gate.install(agent.resources)
     cid = await first_turn(agent)
-    request, run_id = await start_gated_turn(agent, gate, cid)
+    request, _ = await start_gated_turn(agent, gate, cid)
     queued = asyncio.create_task(
         agent.ask("next", conversation_id=cid, multitask_strategy="enqueue")
     )
