@@ -97,9 +97,7 @@ def _from_raw(schema: type[M], raw: BaseMessage) -> tuple[M | None, str | None]:
     return parse_as(schema, data)
 
 
-async def _plain(
-    llm: BaseChatModel, schema: type[M], messages: Sequence[BaseMessage]
-) -> Answer[M]:
+async def _plain(llm: BaseChatModel, schema: type[M], messages: Sequence[BaseMessage]) -> Answer[M]:
     reply = await llm.ainvoke(list(messages), config=QUIET)
     value, error = _from_raw(schema, reply)
     return Answer(value, text_of(reply), error, add_usage(None, reply, messages))

@@ -39,7 +39,9 @@ def after_approve(state: PlannerState) -> Literal["approve", "execute", "__end__
     return "execute"
 
 
-def next_steps(state: PlannerState, runtime: Runtime[Context]) -> list[Send] | Literal["synthesize"]:
+def next_steps(
+    state: PlannerState, runtime: Runtime[Context]
+) -> list[Send] | Literal["synthesize"]:
     """One `Send` per step whose dependencies all succeeded; synthesize when none is left."""
     results = state.get("results") or {}
     if context_of(runtime).failure_policy == "fail_fast" and any(
@@ -65,7 +67,7 @@ builder.add_node("plan", plan)
 builder.add_node("validate", validate)
 builder.add_node("approve", approve)
 builder.add_node("execute", execute)
-builder.add_node("run_step", run_step)
+builder.add_node("run_step", run_step, input_schema=StepTask)
 builder.add_node("synthesize", synthesize)
 builder.add_edge(START, "begin")
 builder.add_edge("begin", "plan")
