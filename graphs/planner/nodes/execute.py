@@ -110,7 +110,7 @@ def execute(state: PlannerState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"results": blocked} if blocked else {}
 
 
-async def run_step(task: StepTask, runtime: Runtime[Context]) -> dict[str, Any]:
+async def run_step(task: StepTask, *, runtime: Runtime[Context]) -> dict[str, Any]:
     """Run one step's capability with its timeout, retrying under the "retry" policy."""
     context = context_of(runtime)
     step = task["step"]
