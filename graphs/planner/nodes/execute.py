@@ -110,10 +110,10 @@ def execute(state: PlannerState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"results": blocked} if blocked else {}
 
 
-async def run_step(task: StepTask, *, runtime: Runtime[Context]) -> dict[str, Any]:
+async def run_step(state: StepTask, runtime: Runtime[Context]) -> dict[str, Any]:
     """Run one step's capability with its timeout, retrying under the "retry" policy."""
     context = context_of(runtime)
-    step = task["step"]
+    step = state["step"]
     capability = capabilities_of(context).get(step["agent"])
     write = runtime.stream_writer
     allowed = context.max_attempts if context.failure_policy == "retry" else 1
@@ -127,7 +127,7 @@ async def run_step(task: StepTask, *, runtime: Runtime[Context]) -> dict[str, An
             break
         if attempt > 1:
             write(_event(step, "retrying", attempt=attempt, error=error))
-        call = StepCall(step=step, inputs=list(task["inputs"]), context=context)
+        call = StepCall(step=step, inputs=list(state["inputs"]), context=context)
         try:
             produced = await asyncio.wait_for(capability(call), context.step_timeout_seconds)
         except GraphBubbleUp:
