@@ -157,6 +157,13 @@ def sum_usage(*usages: Usage) -> Usage:
     }
 
 
+def add_up_usage(left: Usage | None, right: Usage | None) -> Usage:
+    """A state reducer summing token usage over nodes (parallel ones too); None resets it."""
+    if right is None:
+        return no_usage()
+    return sum_usage(left or no_usage(), right)
+
+
 async def ask_with_repair(
     llm: BaseChatModel,
     schema: type[M],

@@ -15,7 +15,8 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field, field_validator
 from typing_extensions import TypedDict
 
-from graphs.assistant.state import Citation, Usage, no_usage
+from graphs.assistant.state import Citation, Usage
+from graphs.structured import add_up_usage
 
 AGENTS: tuple[str, ...] = ("assistant", "knowledge", "web_search", "sentiment", "moderation")
 StepStatus = Literal["ok", "error", "timeout", "skipped"]
@@ -99,17 +100,6 @@ def merge_results(
     if right is None:
         return {}
     return {**(left or {}), **right}
-
-
-def add_up_usage(left: Usage | None, right: Usage | None) -> Usage:
-    """Sum token usage over parallel steps; None clears it (start of a request)."""
-    if right is None:
-        return no_usage()
-    base = left or no_usage()
-    return {
-        "input_tokens": base["input_tokens"] + right["input_tokens"],
-        "output_tokens": base["output_tokens"] + right["output_tokens"],
-    }
 
 
 class InputState(TypedDict):
