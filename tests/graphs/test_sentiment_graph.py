@@ -66,7 +66,8 @@ async def test_invalid_output_is_repaired_once(sentiment: Graph) -> None:
 
     assert result["result"]["label"] == "positive"
     repair = llm.calls[1][-1].content
-    assert "label" in repair and "score" in repair  # the model was told what was wrong
+    assert "label" in repair
+    assert "score" in repair
 
 
 async def test_output_still_invalid_after_repair_fails_clearly(sentiment: Graph) -> None:
