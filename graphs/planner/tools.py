@@ -155,10 +155,72 @@ async def run_web_search(call: StepCall) -> StepOutput:
     return output(outcome.content)
 
 
+async def run_sentiment(call: StepCall) -> StepOutput:
+    """Sentiment of a text (label, score, aspects): of the earlier steps' results, else of the
+    instruction."""
+    from graphs.sentiment import Context as SentimentContext
+    from graphs.sentiment import graph as sentiment
+
+    context = call.context
+    result = await sentiment.ainvoke(
+        {"text": call.subject()},
+        context=SentimentContext(
+            user_id=context.user_id,
+            model=context.model,
+            llm_base_url=context.llm_base_url,
+            llm_api_key=context.llm_api_key,
+            llm=context.llm,
+        ),
+    )
+    analysis = result["result"]
+    aspects = "; ".join(f"{aspect['aspect']}: {aspect['label']}" for aspect in analysis["aspects"])
+    text = f"Sentiment: {analysis['label']} (score {analysis['score']:+.2f}). "
+    text += analysis["rationale"] + (f" Aspects: {aspects}." if aspects else "")
+    data = {key: analysis[key] for key in ("label", "score", "aspects", "rationale")}
+    return output(text, data=data, usage=result.get("usage"))
+
+
+async def run_moderation(call: StepCall) -> StepOutput:
+    """Moderation of a text (toxicity, PII, sanitized copy): of the earlier steps' results, else
+    of the instruction."""
+    from graphs.moderation import Context as ModerationContext
+    from graphs.moderation import graph as moderation
+
+    context = call.context
+    result = await moderation.ainvoke(
+        {"text": call.subject()},
+        context=ModerationContext(
+            user_id=context.user_id,
+            model=context.model,
+            llm_base_url=context.llm_base_url,
+            llm_api_key=context.llm_api_key,
+            llm=context.llm,
+        ),
+    )
+    # Only the kinds of PII found travel on: the values stay in the moderation run.
+    kinds = sorted({f["type"] for f in result.get("findings", []) if f["stage"] == "pii"})
+    reasons = "; ".join(result.get("reasons") or []) or "no concerns"
+    text = f"Moderation verdict: {result['verdict']} ({reasons})."
+    if kinds:
+        text += f" Personal data found and masked: {', '.join(kinds)}."
+    if result.get("sanitized") is not None:
+        text += f"\nSanitized text:\n{result['sanitized']}"
+    data = {
+        "verdict": result["verdict"],
+        "reasons": list(result.get("reasons") or []),
+        "toxicity": dict(result.get("toxicity") or {}),
+        "pii_types": kinds,
+        "sanitized": result.get("sanitized"),
+    }
+    return output(text, data=data, usage=result.get("usage"))
+
+
 BUILTIN: dict[str, Capability] = {
     "assistant": run_assistant,
     "knowledge": run_knowledge,
     "web_search": run_web_search,
+    "sentiment": run_sentiment,
+    "moderation": run_moderation,
 }
 
 

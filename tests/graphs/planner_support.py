@@ -35,6 +35,12 @@ def kind_of(messages: list[BaseMessage]) -> str:
         return "knowledge"
     if ROUTING in system:
         return "route"
+    if system.startswith("You analyse the sentiment"):
+        return "sentiment"
+    if system.startswith("You are a content moderator"):
+        return "toxicity"
+    if system.startswith("Find every full"):
+        return "pii"
     return "answer"
 
 

@@ -397,3 +397,31 @@ async def test_a_second_request_in_the_thread_starts_fresh(planner: Planner) -> 
     assert list(result["results"]) == ["x"]
     assert result["answer"] == "beta did: two"
     assert len(result["messages"]) == 4
+
+
+async def test_sentiment_and_moderation_run_as_capabilities(planner: Planner) -> None:
+    review = "The support agent was rude. Reach me at jo@example.com"
+    model = PlannerModel(
+        plan=plan_json(
+            step("s1", "sentiment", review),
+            step("s2", "moderation", review),
+        ),
+        sentiment='{"label": "negative", "score": -0.7, "rationale": "Calls the agent rude."}',
+        toxicity='{"toxicity": 0.2}',
+        pii='{"entities": []}',
+        synthesis="The review is negative; the email was masked.",
+    )
+    result = await planner.ainvoke(
+        ask("Analyse this review: " + review), thread(), context=context(model)
+    )
+
+    assert result["status"] == "completed"
+    sentiment = result["results"]["s1"]
+    assert sentiment["data"]["label"] == "negative"
+    assert sentiment["text"].startswith("Sentiment: negative (score -0.70).")
+    moderation = result["results"]["s2"]
+    assert moderation["data"]["verdict"] == "allow"
+    assert moderation["data"]["pii_types"] == ["email"]
+    assert "jo@example.com" not in moderation["text"]
+    assert "[EMAIL_1]" in moderation["text"]
+    assert model.kinds["sentiment"] == 1 and model.kinds["toxicity"] == 1
