@@ -424,4 +424,5 @@ async def test_sentiment_and_moderation_run_as_capabilities(planner: Planner) ->
     assert moderation["data"]["pii_types"] == ["email"]
     assert "jo@example.com" not in moderation["text"]
     assert "[EMAIL_1]" in moderation["text"]
-    assert model.kinds["sentiment"] == 1 and model.kinds["toxicity"] == 1
+    assert model.kinds["sentiment"] == 1
+    assert model.kinds["toxicity"] == 1
