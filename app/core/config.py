@@ -302,6 +302,11 @@ class Settings(BaseSettings):
     moderation_review_threshold: float = Field(default=0.5, ge=0, le=1)
     moderation_error_strategy: Literal["fail_fast", "continue"] = "continue"
 
+    @field_validator("sentiment_glossary", mode="before")
+    @classmethod
+    def _glossary_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _moderation_thresholds(self) -> Settings:
         if self.moderation_review_threshold > self.moderation_block_threshold:
