@@ -18,7 +18,8 @@ TOXICITY = prompts.load("moderation_toxicity")
 
 
 async def toxicity(state: ModerationState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Score the text; categories at or above the review threshold become findings."""
+    """Score the text; categories at or above the review threshold become findings (spanning
+    the whole text)."""
     context = context_of(runtime)
     text = state["subject"]
 
@@ -36,7 +37,8 @@ async def toxicity(state: ModerationState, runtime: Runtime[Context]) -> dict[st
                 "type": name,
                 "start": 0,
                 "end": len(text),
-                "text": text,
+                # The span is the whole input; repeating it here would only copy the text.
+                "text": "",
                 "score": score,
                 "source": "model",
             }
