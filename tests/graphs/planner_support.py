@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.knowledge import Passage
 from graphs.planner import StepCall, StepFailed, StepOutput
@@ -73,7 +73,7 @@ class PlannerModel:
         self.prompts: dict[str, list[list[BaseMessage]]] = {}
         self.llm: ScriptedChatModel = responding(self._respond)
 
-    def _respond(self, messages: list[BaseMessage]) -> str:
+    def _respond(self, messages: list[BaseMessage]) -> AIMessage | str:
         kind = kind_of(messages)
         self.kinds[kind] += 1
         self.prompts.setdefault(kind, []).append(messages)
@@ -82,7 +82,8 @@ class PlannerModel:
             raise AssertionError(f"no scripted reply for a {kind} call")
         reply = queue.pop(0) if len(queue) > 1 else queue[0]
         if callable(reply):
-            return str(reply(messages))
+            produced = reply(messages)
+            return produced if isinstance(produced, AIMessage) else str(produced)
         return str(reply)
 
     @property

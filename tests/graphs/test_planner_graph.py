@@ -426,3 +426,66 @@ async def test_sentiment_and_moderation_run_as_capabilities(planner: Planner) ->
     assert "[EMAIL_1]" in moderation["text"]
     assert model.kinds["sentiment"] == 1
     assert model.kinds["toxicity"] == 1
+
+
+async def test_a_tool_approval_inside_an_assistant_step_pauses_the_plan(planner: Planner) -> None:
+    from graphs.assistant.approvals import INTERRUPT_KIND as TOOL_APPROVAL
+    from tests.fake_llm import ask_tools, tool_call
+    from tests.graphs.test_approvals_graph import Recorder
+
+    recorder = Recorder()
+
+    def answer(messages: list[Any]) -> Any:
+        if messages[-1].type == "tool":
+            return "Noted."
+        return ask_tools(tool_call("write_note", {"text": "hello"}, "call-1"))
+
+    workers = Workers()
+    model = PlannerModel(
+        plan=plan_json(step("s1", "assistant", "Write the note hello."), step("s2", "alpha", "x")),
+        route='{"route": "tools"}',
+        answer=answer,
+        synthesis="Note written.",
+    )
+    ctx = context(model, tools=recorder.registry(), capabilities=workers.all("alpha"))
+    config = thread()
+    paused = await planner.ainvoke(ask("write a note"), config, context=ctx)
+    [pending] = paused["__interrupt__"]
+    assert pending.value["kind"] == TOOL_APPROVAL
+    assert pending.value["approvals"][0]["tool"] == "write_note"
+    assert recorder.runs == []
+
+    approval_id = pending.value["approvals"][0]["approval_id"]
+    result = await planner.ainvoke(
+        Command(resume={approval_id: {"decision": "approved"}}), config, context=ctx
+    )
+    assert result["status"] == "completed"
+    assert recorder.runs == [("write_note", "hello")]
+    assert workers.calls["alpha"] == 1  # the parallel step ran once, not again on resume
+    assert result["results"]["s1"]["text"] == "Noted."
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAI_PLANNER_APPROVAL", "sometimes"),
+        ("MAI_PLANNER_FAILURE_POLICY", "ignore"),
+        ("MAI_PLANNER_APPROVAL_COST_USD", "cheap"),
+    ],
+)
+def test_a_bad_planner_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable):
+        Context()
+
+
+def test_planner_variables_set_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAI_PLANNER_APPROVAL", "always")
+    monkeypatch.setenv("MAI_PLANNER_FAILURE_POLICY", "retry")
+    monkeypatch.setenv("MAI_PLANNER_APPROVAL_COST_USD", "0.5")
+    context = Context()
+    assert context.approval == "always"
+    assert context.failure_policy == "retry"
+    assert context.approval_cost_usd == 0.5
