@@ -4,7 +4,7 @@
 the service compiles `builder.compile(checkpointer=...)` and passes a `Context` per run.
 """
 
-from graphs.planner.context import Context
+from graphs.planner.context import Context, StepCall
 from graphs.planner.graph import builder, graph
 from graphs.planner.nodes.approve import INTERRUPT_KIND, PlanApprovalRequest
 from graphs.planner.nodes.execute import EVENT_KIND, StepEvent
@@ -16,9 +16,10 @@ from graphs.planner.state import (
     PlanData,
     PlannerState,
     PlanStep,
+    StepOutput,
     StepResult,
 )
-from graphs.planner.tools import Capability, StepCall, StepFailed, StepOutput
+from graphs.planner.tools import Capability, StepFailed
 
 __all__ = [
     "EVENT_KIND",

@@ -10,7 +10,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
@@ -20,15 +20,14 @@ from pydantic.json_schema import SkipJsonSchema
 from graphs.assistant.context import DEFAULT_LLM_BASE_URL
 from graphs.assistant.context import Context as AssistantContext
 from graphs.knowledge import Retriever
+from graphs.planner.state import StepData, StepOutput, StepResult
 from graphs.tools import ToolRegistry
-
-if TYPE_CHECKING:
-    from graphs.planner.tools import StepCall, StepOutput
 
 ApprovalMode = Literal["always", "never", "auto"]
 FailurePolicy = Literal["fail_fast", "continue", "retry"]
 APPROVAL_MODES: tuple[ApprovalMode, ...] = ("always", "never", "auto")
 FAILURE_POLICIES: tuple[FailurePolicy, ...] = ("fail_fast", "continue", "retry")
+INPUT_CHARS = 4000
 
 
 def _env(name: str, default: str = "") -> str:
@@ -146,6 +145,32 @@ class Context:
             approval_timeout_seconds=self.approval_timeout_seconds,
             clock=self.clock,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StepCall:
+    """What a capability gets: the step, the results of the steps it depends on, the context."""
+
+    step: StepData
+    inputs: list[StepResult]
+    context: Context
+
+    def prompt(self) -> str:
+        """The instruction followed by the results it depends on, as text for a model."""
+        if not self.inputs:
+            return self.step["instruction"]
+        parts = [self.step["instruction"], "", "Results of earlier steps:"]
+        for result in self.inputs:
+            text = result["text"]
+            if len(text) > INPUT_CHARS:
+                text = text[:INPUT_CHARS].rstrip() + "…"
+            parts.append(f"[{result['step_id']} ({result['agent']})]\n{text}")
+        return "\n".join(parts)
+
+    def subject(self) -> str:
+        """The text an analysis step works on: its inputs' text, else its instruction."""
+        texts = [result["text"] for result in self.inputs if result["text"].strip()]
+        return "\n\n".join(texts) if texts else self.step["instruction"]
 
 
 def context_of(runtime: Runtime[Context]) -> Context:

@@ -85,6 +85,15 @@ class StepResult(TypedDict):
     duration_ms: int
 
 
+class StepOutput(TypedDict):
+    """What a capability returns; `text` cites `citations` as [n] (numbered from 1)."""
+
+    text: str
+    citations: list[Citation]
+    data: dict[str, Any]
+    usage: Usage
+
+
 class Approval(TypedDict):
     """How the plan was approved (or not)."""
 

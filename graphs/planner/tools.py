@@ -14,11 +14,9 @@ turns that into a step result with status "error", applying the timeout and retr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from typing_extensions import TypedDict
 
 import prompts
 from graphs.assistant.llm import chat_model
@@ -26,51 +24,15 @@ from graphs.assistant.messages import add_usage, text_of
 from graphs.assistant.nodes.synthesize import cite
 from graphs.assistant.state import Citation, Usage, no_usage
 from graphs.assistant.toolset import default_registry
-from graphs.planner.context import Context
-from graphs.planner.state import StepData, StepResult
+from graphs.planner.context import Context, StepCall
+from graphs.planner.state import StepOutput
 from graphs.tools import ToolContext, ToolRegistry, run_tool
 
 STEP_KNOWLEDGE = prompts.load("plan_step_knowledge")
-INPUT_CHARS = 4000
 
 
 class StepFailed(Exception):
     """A step could not do its job; the message says why (it lands in the step's result)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepCall:
-    """What a capability gets: the step, the results of the steps it depends on, the context."""
-
-    step: StepData
-    inputs: list[StepResult]
-    context: Context
-
-    def prompt(self) -> str:
-        """The instruction followed by the results it depends on, as text for a model."""
-        if not self.inputs:
-            return self.step["instruction"]
-        parts = [self.step["instruction"], "", "Results of earlier steps:"]
-        for result in self.inputs:
-            text = result["text"]
-            if len(text) > INPUT_CHARS:
-                text = text[:INPUT_CHARS].rstrip() + "…"
-            parts.append(f"[{result['step_id']} ({result['agent']})]\n{text}")
-        return "\n".join(parts)
-
-    def subject(self) -> str:
-        """The text an analysis step works on: its inputs' text, else its instruction."""
-        texts = [result["text"] for result in self.inputs if result["text"].strip()]
-        return "\n\n".join(texts) if texts else self.step["instruction"]
-
-
-class StepOutput(TypedDict):
-    """What a capability returns; `text` cites `citations` as [n] (numbered from 1)."""
-
-    text: str
-    citations: list[Citation]
-    data: dict[str, Any]
-    usage: Usage
 
 
 Capability = Callable[[StepCall], Awaitable[StepOutput]]

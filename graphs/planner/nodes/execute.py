@@ -21,9 +21,9 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from graphs.assistant.state import no_usage
-from graphs.planner.context import Context, context_of
+from graphs.planner.context import Context, StepCall, context_of
 from graphs.planner.state import PlannerState, StepData, StepResult, StepStatus, StepTask
-from graphs.planner.tools import StepCall, capabilities_of
+from graphs.planner.tools import capabilities_of
 
 EVENT_KIND = "plan_step"
 
