@@ -15,7 +15,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from graphs.planner import EVENT_KIND, INTERRUPT_KIND, Context, PlanInvalid, builder
+from graphs.tools import ToolConfig, build_registry
 from tests.graphs.conftest import thread
+from tests.graphs.http_server import LocalServer
 from tests.graphs.planner_support import (
     Library,
     PlannerModel,
@@ -489,3 +491,54 @@ def test_planner_variables_set_the_defaults(monkeypatch: pytest.MonkeyPatch) -> 
     assert context.approval == "always"
     assert context.failure_policy == "retry"
     assert context.approval_cost_usd == 0.5
+
+
+async def test_web_search_is_offered_only_when_configured(
+    planner: Planner, http_server: LocalServer
+) -> None:
+    http_server.json(
+        "GET",
+        "/search",
+        {"results": [{"title": "Release notes", "url": "https://example.org/r", "content": "v2"}]},
+    )
+    tools = build_registry(
+        ToolConfig(web_search_provider="searxng", web_search_url=http_server.url + "/")
+    )
+    model = PlannerModel(plan=plan_json(step("s1", "web_search", "latest release notes")))
+    result = await planner.ainvoke(
+        ask("what is new?"), thread(), context=context(model, tools=tools)
+    )
+    assert result["status"] == "completed"
+    assert "1. Release notes <https://example.org/r>" in result["answer"]
+    assert "- web_search:" in str(model.prompts["plan"][0][0].content)
+
+    web_plan = plan_json(step("s1", "web_search", "latest release notes"))
+    unconfigured = PlannerModel(plan=web_plan, repair=web_plan)
+    with pytest.raises(PlanInvalid, match="unknown agent 'web_search'"):
+        await planner.ainvoke(
+            ask("what is new?"),
+            thread(),
+            context=context(unconfigured, tools=build_registry(ToolConfig())),
+        )
+    assert "- web_search:" not in str(unconfigured.prompts["plan"][0][0].content)
+
+
+async def test_auto_approval_asks_when_a_step_uses_a_gated_tool(planner: Planner) -> None:
+    from tests.graphs.test_approvals_graph import Recorder
+
+    gated = {**step("s1", "assistant", "write the note"), "tools": ["write_note"]}
+    plain = {**step("s1", "assistant", "log the note"), "tools": ["log_note"]}
+    registry = Recorder().registry()
+    model = PlannerModel(plan=plan_json(gated))
+    paused = await planner.ainvoke(
+        ask("note"), thread(), context=context(model, approval="auto", tools=registry)
+    )
+    reasons = paused["__interrupt__"][0].value["reasons"]
+    assert reasons == ["step s1 uses write_note, which needs approval"]
+
+    model = PlannerModel(plan=plan_json(plain), route='{"route": "direct"}', answer="Logged.")
+    result = await planner.ainvoke(
+        ask("note"), thread(), context=context(model, approval="auto", tools=registry)
+    )
+    assert result["approval"]["decision"] == "not_required"
+    assert result["answer"] == "Logged."
