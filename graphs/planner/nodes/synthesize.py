@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 import prompts
 from graphs.assistant.llm import chat_model
 from graphs.assistant.messages import add_usage, text_of
-from graphs.assistant.state import Citation, no_usage
+from graphs.assistant.state import Citation
 from graphs.planner.context import Context, context_of
 from graphs.planner.nodes.plan import latest_request
 from graphs.planner.state import PlannerState, RunStatus, StepResult
@@ -126,5 +126,5 @@ async def synthesize(state: PlannerState, runtime: Runtime[Context]) -> dict[str
     answer = text_of(reply).strip() or "\n\n".join(r["text"] for r in results)
     if note:
         answer = f"{answer}\n\n{note}"
-    usage = add_usage(None, reply, messages) if reply is not None else no_usage()
+    usage = add_usage(None, reply, messages)
     return _finish(answer, status, cited(answer, catalog), usage=usage)
