@@ -305,6 +305,32 @@ class Settings(BaseSettings):
         """Whether agent runs are traced to Langfuse (LANGFUSE_PUBLIC_KEY is set)."""
         return self.langfuse_public_key is not None
 
+    # Planner, sentiment and moderation graphs: defaults of their run contexts. The graphs read
+    # the same variables themselves when run without the service (LangGraph Studio).
+    planner_approval: Literal["always", "never", "auto"] = "auto"
+    planner_approval_cost_usd: float = Field(default=0.05, ge=0)
+    planner_step_cost_usd: float = Field(default=0.01, ge=0)
+    planner_failure_policy: Literal["fail_fast", "continue", "retry"] = "continue"
+    planner_max_attempts: int = Field(default=3, ge=1, le=10)
+    planner_step_timeout_seconds: float = Field(default=120.0, gt=0)
+    sentiment_glossary: Path | None = None
+    moderation_block_threshold: float = Field(default=0.8, ge=0, le=1)
+    moderation_review_threshold: float = Field(default=0.5, ge=0, le=1)
+    moderation_error_strategy: Literal["fail_fast", "continue"] = "continue"
+
+    @field_validator("sentiment_glossary", mode="before")
+    @classmethod
+    def _glossary_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _moderation_thresholds(self) -> Settings:
+        if self.moderation_review_threshold > self.moderation_block_threshold:
+            raise ValueError(
+                "MAI_MODERATION_REVIEW_THRESHOLD: must not be above MAI_MODERATION_BLOCK_THRESHOLD"
+            )
+        return self
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

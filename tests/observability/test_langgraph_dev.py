@@ -182,6 +182,24 @@ def test_every_graph_is_served_and_a_run_completes(
         assert state["route"] == "direct"
         assert state["messages"][-1]["content"] == "Studio says hello."
 
+        # The other graphs: the planner's drawing shows its stages, and a moderation run
+        # with pattern-only PII detection (no model call) returns the sanitized text.
+        ids = {assistant["graph_id"]: assistant["assistant_id"] for assistant in response.json()}
+        drawing = http.get(f"/assistants/{ids['planner']}/graph")
+        assert drawing.status_code == 200, drawing.text
+        nodes = {node["id"] for node in drawing.json()["nodes"]}
+        assert {"plan", "validate", "approve", "execute", "run_step", "synthesize"} <= nodes
+        moderated = http.post(
+            "/runs/wait",
+            json={
+                "assistant_id": "moderation",
+                "input": {"text": "mail bob@example.com", "stages": ["sanitize"]},
+                "context": {"model_pii": False},
+            },
+        )
+        assert moderated.status_code == 200, moderated.text
+        assert moderated.json()["sanitized"] == "mail [EMAIL_1]", moderated.json()
+
     # The run went through the test model: the route call (structured) and the answer call.
     assert len(llm_server.requests) >= 2
     assert all(request["model"] == llm_server.model for request in llm_server.requests)

@@ -36,6 +36,9 @@ def test_postgres_url_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MAI_REDIS_URL", "http://localhost:6379"),
         ("MAI_LLM_BASE_URL", "localhost:1234"),
         ("MAI_ACCESS_TOKEN_TTL_MINUTES", "zero"),
+        ("MAI_PLANNER_APPROVAL", "sometimes"),
+        ("MAI_PLANNER_FAILURE_POLICY", "ignore"),
+        ("MAI_MODERATION_REVIEW_THRESHOLD", "0.9"),
     ],
 )
 def test_misconfiguration_names_the_variable(
