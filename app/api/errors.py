@@ -152,4 +152,18 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MAIError, mai_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    # Database outages surface as driver, SQLAlchemy or socket errors; handled here (inside the
+    # exception middleware) they answer 503 without being re-raised to the server as a crash.
+    from asyncpg.exceptions import InterfaceError, PostgresError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for outage_type in (
+        SQLAlchemyError,
+        PostgresError,
+        InterfaceError,
+        OSError,
+        ConnectionError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(outage_type, unhandled_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -30,6 +31,13 @@ def checkpoint_sqlite_path(settings: Settings) -> str:
     return str((directory / "checkpoints.db").resolve())
 
 
+async def _try_setup_lock(conn: Any) -> bool:
+    row = await (
+        await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK_KEY,))
+    ).fetchone()
+    return bool(row and row["ok"])
+
+
 async def open_checkpointer(settings: Settings, stack: AsyncExitStack) -> BaseCheckpointSaver[Any]:
     """Open the checkpointer for this deployment and register its cleanup on `stack`."""
     if settings.uses_postgres:
@@ -41,11 +49,17 @@ async def open_checkpointer(settings: Settings, stack: AsyncExitStack) -> BaseCh
             max_size=settings.database_pool_size,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
             open=False,
+            # A connection the server dropped (a restart) is replaced, not handed to a write.
+            check=AsyncConnectionPool.check_connection,
         )
         await pool.open(wait=True, timeout=30)
         stack.push_async_callback(pool.close)
         async with pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            # Try, don't block: the setup's CREATE INDEX CONCURRENTLY waits for every open
+            # transaction, a blocked pg_advisory_lock call included, which would deadlock two
+            # processes starting together.
+            while not await _try_setup_lock(conn):  # noqa: ASYNC110 (polls another process)
+                await asyncio.sleep(0.2)
             try:
                 await AsyncPostgresSaver(conn).setup()
             finally:

@@ -265,7 +265,10 @@ def record_lease_expiry(outcome: Literal["requeued", "failed"]) -> None:
     RUN_LEASE_EXPIRIES.labels(outcome=outcome).inc()
 
 
-def record_run_retry(reason: Literal["llm_unavailable", "lease_expired", "shutdown"]) -> None:
+RunRetryReason = Literal["llm_unavailable", "database_unavailable", "lease_expired", "shutdown"]
+
+
+def record_run_retry(reason: RunRetryReason) -> None:
     """Count a run put back in the queue."""
     RUN_RETRIES.labels(reason=reason).inc()
 

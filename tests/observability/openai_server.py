@@ -2,8 +2,9 @@
 
 It answers GET /v1/models and POST /v1/chat/completions, plain and streamed (SSE, with a usage
 chunk when `stream_options.include_usage` is set). A request asking for a JSON schema
-(structured output) is answered with `structured` as JSON; any other with `reply`. Every chat
-request body is kept in `requests`, so a test can check what the client sent.
+(structured output) is answered with `structured` as JSON; any other with `reply`, or with what
+`respond(body)` returns: a text, or a tool call `{"tool_call": {"name": ..., "arguments": {...}}}`.
+Every chat request body is kept in `requests`, so a test can check what the client sent.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+Respond = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
 
 class OpenAIServer:
@@ -23,8 +27,10 @@ class OpenAIServer:
         reply: str = "Hello from the test model.",
         structured: dict[str, Any] | None = None,
         model: str = "test-model",
+        respond: Respond | None = None,
     ) -> None:
         self.reply = reply
+        self.respond = respond
         self.structured = structured if structured is not None else {"route": "direct"}
         self.model = model
         self.requests: list[dict[str, Any]] = []
@@ -51,10 +57,12 @@ class OpenAIServer:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _content_for(self, body: dict[str, Any]) -> str:
+    def _content_for(self, body: dict[str, Any]) -> str | dict[str, Any]:
         response_format = body.get("response_format") or {}
         if response_format.get("type") in ("json_schema", "json_object"):
             return json.dumps(self.structured)
+        if self.respond is not None:
+            return self.respond(body)
         return self.reply
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -93,7 +101,25 @@ class OpenAIServer:
                     return
                 with server._lock:
                     server.requests.append(body)
-                content = server._content_for(body)
+                answer = server._content_for(body)
+                call = answer.get("tool_call") if isinstance(answer, dict) else None
+                content = "" if isinstance(answer, dict) else answer
+                tool_calls = (
+                    [
+                        {
+                            "index": 0,
+                            "id": f"call_{len(server.requests)}",
+                            "type": "function",
+                            "function": {
+                                "name": call["name"],
+                                "arguments": json.dumps(call["arguments"]),
+                            },
+                        }
+                    ]
+                    if call
+                    else None
+                )
+                finish_reason = "tool_calls" if tool_calls else "stop"
                 usage = {
                     "prompt_tokens": 12,
                     "completion_tokens": len(content.split()),
@@ -111,8 +137,12 @@ class OpenAIServer:
                             "choices": [
                                 {
                                     "index": 0,
-                                    "message": {"role": "assistant", "content": content},
-                                    "finish_reason": "stop",
+                                    "message": {
+                                        "role": "assistant",
+                                        "content": content,
+                                        **({"tool_calls": tool_calls} if tool_calls else {}),
+                                    },
+                                    "finish_reason": finish_reason,
                                 }
                             ],
                             "usage": usage,
@@ -135,12 +165,15 @@ class OpenAIServer:
                     }
 
                 events = [chunk({"role": "assistant", "content": ""})]
-                words = content.split(" ")
-                events += [
-                    chunk({"content": word if i == 0 else " " + word})
-                    for i, word in enumerate(words)
-                ]
-                events.append(chunk({}, "stop"))
+                if tool_calls:
+                    events.append(chunk({"tool_calls": tool_calls}))
+                else:
+                    words = content.split(" ")
+                    events += [
+                        chunk({"content": word if i == 0 else " " + word})
+                        for i, word in enumerate(words)
+                    ]
+                events.append(chunk({}, finish_reason))
                 if (body.get("stream_options") or {}).get("include_usage"):
                     events.append(
                         {

@@ -24,11 +24,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StreamMode
 
+from app.core.db import is_database_outage
 from app.core.errors import MAIError
 from app.core.graphs import GraphEntry
 from app.core.llm import ResolvedModel, map_llm_error
 from app.core.logging import bind_context, get_logger
 from app.core.metrics import (
+    RunRetryReason,
     record_run_cancellation,
     record_run_retry,
     record_run_transition,
@@ -479,6 +481,16 @@ class RunExecutor:
         mapped = map_llm_error(exc, self.settings.llm_base_url)
         if mapped is not None and run.retry_llm_errors and await self._retry_later(execution):
             return
+        if is_database_outage(exc):
+            # A checkpoint or row write hit a database restart: go on from the last checkpoint
+            # once it is back (if even this write fails, the lease runs out and the sweeper
+            # hands the run to a worker later).
+            try:
+                if await self._retry_later(execution, reason="database_unavailable"):
+                    return
+            except Exception:
+                log.warning("run_retry_not_recorded", run_id=str(run.id), exc_info=True)
+                return
         if mapped is not None:
             await self._failed(execution, mapped)
             return
@@ -494,7 +506,9 @@ class RunExecutor:
         error.detail = f"{error.detail} {exc}"[:2000]
         await self._failed(execution, error)
 
-    async def _retry_later(self, execution: Execution) -> bool:
+    async def _retry_later(
+        self, execution: Execution, reason: RunRetryReason = "llm_unavailable"
+    ) -> bool:
         """Queue the run again with a backoff while the retry window lasts."""
         run = execution.run
         now = self.clock.now()
@@ -511,12 +525,12 @@ class RunExecutor:
             )
             await session.commit()
         if moved:
-            record_run_retry("llm_unavailable")
+            record_run_retry(reason)
             log.warning("run_retry_scheduled", run_id=str(run.id), delay_seconds=delay)
             await self.emit(
                 run.id,
                 "retry",
-                {"error": "llm_unavailable", "retry_in_seconds": delay, "run_id": str(run.id)},
+                {"error": reason, "retry_in_seconds": delay, "run_id": str(run.id)},
             )
         return moved
 
