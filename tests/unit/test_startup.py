@@ -136,7 +136,8 @@ def test_empty_values_are_unset(clean_env: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MAI_QDRANT_URL", "   ")
     settings = load_settings()
     assert settings.auto_migrate is None
-    assert settings.admin_email is None and settings.admin_password is None
+    assert settings.admin_email is None
+    assert settings.admin_password is None
     assert settings.workers == 1
     assert settings.qdrant_url is None
     # Keyword arguments follow the same rule.
