@@ -89,8 +89,11 @@ def serve(
 ) -> None:
     """Run the API server (docs at /docs)."""
     from app.core.config import ConfigError
+    from app.core.logging import configure_logging
 
     settings = _settings()
+    # Before anything else logs, so the start checks' lines are in the configured format too.
+    configure_logging(settings)
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
@@ -103,10 +106,12 @@ def serve(
             )
         asyncio.run(_check_start(settings))
     if workers > 1 and not (settings.uses_postgres and settings.redis_url):
-        typer.echo(
-            "note: several workers on the embedded SQLite database and in-process rate limits "
-            "do not share state; set MAI_DATABASE_URL and MAI_REDIS_URL for multi-process serving",
-            err=True,
+        from app.core.logging import get_logger
+
+        get_logger("app.cli").warning(
+            "workers_share_no_state",
+            advice="several workers on the embedded SQLite database and in-process rate "
+            "limits do not share state; set MAI_DATABASE_URL and MAI_REDIS_URL",
         )
     import uvicorn
 

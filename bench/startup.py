@@ -105,7 +105,9 @@ def main() -> None:
         f"mai --help                 {help_wall:6.2f} s  ({help_cpu:.2f} s CPU)  "
         f"{help_wall / baseline:5.1f}x baseline  target < 1 s"
     )
-    print(f"mai serve -> /ready 200    {serve:6.2f} s  {serve / baseline:5.1f}x baseline  target < 3 s")
+    print(
+        f"mai serve -> /ready 200    {serve:6.2f} s  {serve / baseline:5.1f}x baseline  target < 3 s"
+    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,13 @@ class RouteDecision(BaseModel):
     route: Route
 
 
+# The schema as JSON rather than the class: given a class, the OpenAI client parses the reply
+# into an instance inside its own response object and pydantic then warns, on every streamed
+# turn, that it cannot serialise that field ("Expected `none`"). Given a schema, it parses to
+# a dict, which `_structured` validates below.
+ROUTE_SCHEMA: dict[str, Any] = RouteDecision.model_json_schema()
+
+
 def classify_text(text: str) -> Route:
     """The route named in a plain-text reply (JSON or a word), else the tools route.
 
@@ -78,7 +85,7 @@ async def _structured(
 ) -> tuple[Route, Usage]:
     prompt = _prompt(state, context, "json")
     try:
-        router = llm.with_structured_output(RouteDecision, include_raw=True)
+        router = llm.with_structured_output(ROUTE_SCHEMA, include_raw=True)
     except NotImplementedError:
         return await _plain(llm, state, context)
     try:
