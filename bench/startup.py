@@ -106,7 +106,8 @@ def main() -> None:
         f"{help_wall / baseline:5.1f}x baseline  target < 1 s"
     )
     print(
-        f"mai serve -> /ready 200    {serve:6.2f} s  {serve / baseline:5.1f}x baseline  target < 3 s"
+        f"mai serve -> /ready 200    {serve:6.2f} s  "
+        f"{serve / baseline:5.1f}x baseline  target < 3 s"
     )
 
 
