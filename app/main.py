@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from langchain_core.language_models import BaseChatModel
 
 from app.api.errors import install_error_handlers
@@ -109,6 +110,9 @@ def create_app(
     # Inside the request context (added later = outer), so its errors carry the request id.
     app.add_middleware(NulCharacterGuard)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: compresses what every inner layer produced. Bodies under 1 KB are not worth
+    # it; text/event-stream is excluded by Starlette, so SSE still streams event by event.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(health.router)
     app.include_router(api_router)
     if settings.metrics_enabled:
