@@ -328,6 +328,44 @@ def ingest(
         raise typer.Exit(1)
 
 
+@cli.command()
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing")
+    ] = False,
+) -> None:
+    """Remove old checkpoints, idle conversations and expired tokens now (what the server's
+    background sweeper does), and print what was removed."""
+    from app.core.clock import SystemClock
+    from app.core.db import (
+        check_database,
+        create_engine,
+        create_sessionmaker,
+        require_current_schema,
+        upgrade_schema,
+    )
+    from app.services.retention import Retention
+
+    settings = _settings()
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            await check_database(engine, settings)
+            if settings.should_auto_migrate:
+                await upgrade_schema(engine)
+            else:
+                await require_current_schema(engine)
+            retention = Retention(settings, engine, create_sessionmaker(engine), SystemClock())
+            return (await retention.run(dry_run=dry_run)).lines()
+        finally:
+            await engine.dispose()
+
+    with _start_errors(settings):
+        for line in asyncio.run(run()):
+            typer.echo(line)
+
+
 def main() -> None:
     """Entry point of the `mai` script."""
     cli()

@@ -30,6 +30,7 @@ from app.services.approvals import start_approvals
 from app.services.kb.embeddings import Embedder
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
+from app.services.retention import start_retention
 from app.services.users import ensure_admin
 
 log = get_logger(__name__)
@@ -77,6 +78,8 @@ def create_app(
             await start_agent_runtime(resources, chat_model)
             # Approvals: send_email, notifications, webhook, the expiry sweeper (issue 4).
             await start_approvals(resources)
+            # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
+            start_retention(resources)
             resources.ready = True
             log.info(
                 "mai_started",

@@ -292,6 +292,16 @@ class Settings(BaseSettings):
     def _log_format_any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    # Retention: what the sweeper (every MAI_RETENTION_SWEEP_SECONDS, MAI_RETENTION_BATCH_SIZE
+    # threads or rows per statement) and `mai prune` remove. Each thread keeps its latest
+    # checkpoint and the MAI_CHECKPOINT_HISTORY before it; threads with a run in progress are
+    # never touched. Unset TTLs keep everything.
+    checkpoint_history: int = Field(default=20, ge=0, le=10_000)
+    thread_ttl_days: int | None = Field(default=None, ge=1)
+    usage_retention_days: int | None = Field(default=None, ge=1)
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    retention_batch_size: int = Field(default=200, ge=1, le=100_000)
+
     # Operability: where `mai serve` listens and how many worker processes it starts (the
     # command's --host/--port/--workers options override these).
     host: str = "127.0.0.1"

@@ -1,0 +1,72 @@
+"""SQL for retention on the app tables: active threads, idle conversations, expired tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import AgentRun, Conversation, RefreshToken
+
+# Runs whose thread must not be touched: running now, or queued to run (the run engine's
+# `pending`), or paused on an approval that will resume from the thread's checkpoints.
+ACTIVE_RUN_STATUSES = ("running", "pending", "awaiting_approval")
+
+
+class RetentionRepository:
+    """Reads and deletes within one session; each delete is bounded by `limit` rows."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def active_thread_ids(self) -> set[str]:
+        """Thread ids (conversation ids) with a run in progress."""
+        rows = await self.session.scalars(
+            select(AgentRun.conversation_id)
+            .where(AgentRun.status.in_(ACTIVE_RUN_STATUSES))
+            .distinct()
+        )
+        active = {str(cid) for cid in rows}
+        locked = await self.session.scalars(
+            select(Conversation.id).where(Conversation.active_run_id.is_not(None))
+        )
+        return active | {str(cid) for cid in locked}
+
+    async def idle_conversations(
+        self, before: datetime, exclude: Collection[str], limit: int
+    ) -> list[uuid.UUID]:
+        """Up to `limit` conversations untouched since `before`, none of `exclude`."""
+        rows = await self.session.scalars(
+            select(Conversation.id)
+            .where(Conversation.last_activity_at < before)
+            .where(Conversation.active_run_id.is_(None))
+            .order_by(Conversation.last_activity_at)
+            .limit(limit + len(exclude))
+        )
+        return [cid for cid in rows if str(cid) not in exclude][:limit]
+
+    async def delete_conversations(self, ids: Collection[uuid.UUID]) -> int:
+        """Delete conversations; their messages, runs, approvals and feedback go with them."""
+        if not ids:
+            return 0
+        result = await self.session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def count_expired_refresh_tokens(self, now: datetime) -> int:
+        """Refresh tokens past their expiry (rotated and revoked ones included)."""
+        count = await self.session.scalar(
+            select(func.count()).select_from(RefreshToken).where(RefreshToken.expires_at < now)
+        )
+        return int(count or 0)
+
+    async def delete_expired_refresh_tokens(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` expired refresh tokens. Rotated ones are kept until they expire
+        too: reuse detection needs them while they could still be presented."""
+        batch = select(RefreshToken.id).where(RefreshToken.expires_at < now).limit(limit)
+        result = await self.session.execute(
+            delete(RefreshToken).where(RefreshToken.id.in_(batch.scalar_subquery()))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
