@@ -301,6 +301,9 @@ class Settings(BaseSettings):
     usage_retention_days: int | None = Field(default=None, ge=1)
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
     retention_batch_size: int = Field(default=200, ge=1, le=100_000)
+    # The running summary of a long conversation is re-summarised past this many tokens (the
+    # graph reads MAI_SUMMARY_MAX_TOKENS into its Context; validated here at start).
+    summary_max_tokens: int = Field(default=1000, ge=50, le=100_000)
 
     # Operability: where `mai serve` listens and how many worker processes it starts (the
     # command's --host/--port/--workers options override these).
