@@ -11,7 +11,7 @@ from app.models.approval import (
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
-from app.models.usage import UsageEvent, UsageKind, UsageStatus
+from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "RefreshToken",
     "Role",
     "RunStatus",
+    "UsageDaily",
     "UsageEvent",
     "UsageKind",
     "UsageStatus",

@@ -5,6 +5,8 @@
 - Conversations untouched for MAI_THREAD_TTL_DAYS are deleted with everything they own
   (messages, runs, approvals, feedback, their thread's checkpoints); unset: kept.
 - Refresh tokens past their expiry are deleted.
+- Usage events older than MAI_USAGE_RETENTION_DAYS are rolled up into daily aggregates per
+  user, kind, model and status (`usage_daily`), then deleted; unset: kept.
 
 A thread with a run in progress is never touched. The sweeper runs this every
 MAI_RETENTION_SWEEP_SECONDS; `mai prune [--dry-run]` runs it on demand.
@@ -40,6 +42,8 @@ class PruneReport:
     checkpoints: CheckpointPruning = field(default_factory=CheckpointPruning)
     conversations: int = 0
     refresh_tokens: int = 0
+    usage_events: int = 0
+    usage_days: int = 0
 
     def lines(self) -> list[str]:
         """One line per kind of data, for `mai prune`."""
@@ -50,6 +54,8 @@ class PruneReport:
             f"and {c.blobs} blob(s) from {c.threads} thread(s)",
             f"conversations idle past MAI_THREAD_TTL_DAYS: {verb} {self.conversations}",
             f"expired refresh tokens: {verb} {self.refresh_tokens}",
+            f"usage events past MAI_USAGE_RETENTION_DAYS: {verb} {self.usage_events}"
+            + ("" if self.dry_run else f", rolled up into {self.usage_days} day(s)"),
         ]
 
 
@@ -93,6 +99,7 @@ class Retention:
             report.conversations = await self._expire_conversations(checkpoints, active, dry_run)
             report.checkpoints = await self._prune_checkpoints(checkpoints, active, dry_run)
             report.refresh_tokens = await self._sweep_tokens(dry_run)
+            report.usage_events, report.usage_days = await self._roll_up_usage(dry_run)
         finally:
             if own is not None:
                 await own.dispose()
@@ -158,6 +165,28 @@ class Retention:
                     return removed
                 await asyncio.sleep(0)
 
+    async def _roll_up_usage(self, dry_run: bool) -> tuple[int, int]:
+        days = self.settings.usage_retention_days
+        if days is None:
+            return 0, 0
+        before = self.clock.now() - timedelta(days=days)
+        if dry_run:
+            async with self.sessionmaker() as session:
+                return await RetentionRepository(session).count_usage_events(before), 0
+        events = rolled_days = 0
+        # One UTC day per transaction: its aggregates and the deletion of its events commit
+        # together, so no event is ever counted twice or lost.
+        while True:
+            async with self.sessionmaker() as session:
+                repository = RetentionRepository(session)
+                day = await repository.oldest_usage_day(before)
+                if day is None:
+                    return events, rolled_days
+                events += await repository.roll_up_usage_day(day, before)
+                await session.commit()
+            rolled_days += 1
+            await asyncio.sleep(0)
+
 
 def retention_for(resources: Resources) -> Retention:
     """The retention pass of a started app."""
@@ -175,6 +204,7 @@ async def _sweep_forever(resources: Resources) -> None:
                 threads=report.checkpoints.threads,
                 conversations=report.conversations,
                 refresh_tokens=report.refresh_tokens,
+                usage_events=report.usage_events,
             )
         except asyncio.CancelledError:
             raise

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.core.clock import FrozenClock
-from app.models import Conversation, Message
+from app.models import Conversation, Message, UsageDaily, UsageEvent
 from app.services.retention import retention_for
 from tests.api.agent_helpers import Gate
 from tests.conftest import Agent, StartAgent
@@ -160,3 +160,35 @@ async def test_mai_prune_prints_what_it_removed(
     assert done.exit_code == 0, done.output
     assert f"removed {total - 2} checkpoint(s)" in done.stdout
     assert len(await _checkpoints(agent, cid)) == 2
+
+
+async def test_old_usage_events_are_rolled_up_into_days(
+    start_agent: StartAgent, clock: FrozenClock
+) -> None:
+    agent = await start_agent(responding(_direct), usage_retention_days=7)
+    await _turns(agent, 3)
+    # Usage is recorded just after each turn's answer: wait for the third event.
+    for _ in range(200):
+        async with agent.resources.sessionmaker() as session:
+            events = (await session.scalars(select(UsageEvent))).all()
+        if len(events) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    assert len(events) >= 3
+    tokens_in = sum(e.input_tokens for e in events)
+    tokens_out = sum(e.output_tokens for e in events)
+    assert (await retention_for(agent.resources).run()).usage_events == 0
+
+    clock.advance(timedelta(days=8))
+    assert (await retention_for(agent.resources).run(dry_run=True)).usage_events == len(events)
+    report = await retention_for(agent.resources).run()
+    assert report.usage_events == len(events)
+    assert report.usage_days >= 1
+    async with agent.resources.sessionmaker() as session:
+        assert (await session.scalars(select(UsageEvent))).all() == []
+        days = (await session.scalars(select(UsageDaily))).all()
+    assert sum(d.events for d in days) == len(events)
+    assert sum(d.input_tokens for d in days) == tokens_in
+    assert sum(d.output_tokens for d in days) == tokens_out
+    assert {d.user_id for d in days} == {uuid.UUID(agent.user.id)}
+    assert (await retention_for(agent.resources).run()).usage_events == 0
