@@ -19,8 +19,12 @@ typecheck:
 imports:
 	uv run --frozen lint-imports
 
+# Locally the tests marked `slow` (real subprocesses, fuzzing, the retrieval corpus) are left
+# to CI, which runs everything: `make test PYTEST_MARKERS="not live"`.
+PYTEST_MARKERS ?= not live and not slow
+
 pytest:
-	uv run --frozen pytest
+	uv run --frozen pytest -m "$(PYTEST_MARKERS)"
 
 test: install lint typecheck imports pytest
 
