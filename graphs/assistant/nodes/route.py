@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
@@ -83,6 +82,9 @@ def _prompt(state: AssistantState, context: Context, output: str) -> list[BaseMe
 async def _structured(
     llm: BaseChatModel, state: AssistantState, context: Context
 ) -> tuple[Route, Usage]:
+    # Here rather than at module level: openai is heavy and only a model call needs it.
+    import openai
+
     prompt = _prompt(state, context, "json")
     try:
         router = llm.with_structured_output(ROUTE_SCHEMA, include_raw=True)
