@@ -192,3 +192,15 @@ async def test_old_usage_events_are_rolled_up_into_days(
     assert sum(d.output_tokens for d in days) == tokens_out
     assert {d.user_id for d in days} == {uuid.UUID(agent.user.id)}
     assert (await retention_for(agent.resources).run()).usage_events == 0
+
+
+async def test_the_background_sweeper_prunes(start_agent: StartAgent) -> None:
+    agent = await start_agent(
+        responding(_direct), checkpoint_history=2, retention_sweep_seconds=0.2
+    )
+    cid = await _turns(agent, 2)
+    for _ in range(300):
+        if len(await _checkpoints(agent, cid)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(await _checkpoints(agent, cid)) == 2
