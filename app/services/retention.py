@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.clock import Clock
@@ -33,12 +34,17 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+# Any fixed key: the PostgreSQL advisory lock that lets one process prune at a time.
+_LOCK = 4_172_031_554
+
 
 @dataclass
 class PruneReport:
     """What one pass removed (or, in a dry run, would remove)."""
 
     dry_run: bool = False
+    # Another process (a second worker, or `mai prune`) held the retention lock: nothing done.
+    skipped: bool = False
     checkpoints: CheckpointPruning = field(default_factory=CheckpointPruning)
     conversations: int = 0
     refresh_tokens: int = 0
@@ -47,6 +53,8 @@ class PruneReport:
 
     def lines(self) -> list[str]:
         """One line per kind of data, for `mai prune`."""
+        if self.skipped:
+            return ["another MAI process is pruning right now; nothing was done"]
         verb = "would remove" if self.dry_run else "removed"
         c = self.checkpoints
         return [
@@ -89,7 +97,25 @@ class Retention:
         self.clock = clock
 
     async def run(self, *, dry_run: bool = False) -> PruneReport:
-        """Prune everything retention covers; every statement touches at most one batch."""
+        """Prune everything retention covers; every statement touches at most one batch.
+
+        On PostgreSQL one process prunes at a time (every worker runs a sweeper): a pass that
+        finds the lock taken returns at once with `skipped`.
+        """
+        if not self.settings.uses_postgres:
+            return await self._run(dry_run)
+        async with self.engine.connect() as lock:
+            taken = await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": _LOCK})
+            await lock.commit()
+            if not taken:
+                return PruneReport(dry_run=dry_run, skipped=True)
+            try:
+                return await self._run(dry_run)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK})
+                await lock.commit()
+
+    async def _run(self, dry_run: bool) -> PruneReport:
         report = PruneReport(dry_run=dry_run)
         own = checkpoint_engine(self.settings, self.engine)
         checkpoints = CheckpointRepository(own or self.engine)

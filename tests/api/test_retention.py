@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -204,3 +204,24 @@ async def test_the_background_sweeper_prunes(start_agent: StartAgent) -> None:
             break
         await asyncio.sleep(0.05)
     assert len(await _checkpoints(agent, cid)) == 2
+
+
+async def test_one_process_prunes_at_a_time_on_postgres(
+    start_agent: StartAgent, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("the retention lock is PostgreSQL's; SQLite serialises writers itself")
+    agent = await start_agent(responding(_direct), checkpoint_history=1)
+    cid = await _turns(agent, 1)
+    total = len(await _checkpoints(agent, cid))
+    # Another process's pass in progress: its session holds the advisory lock.
+    async with agent.resources.engine.connect() as other:
+        await other.execute(text("SELECT pg_advisory_lock(4172031554)"))
+        await other.commit()
+        report = await retention_for(agent.resources).run()
+        await other.execute(text("SELECT pg_advisory_unlock(4172031554)"))
+        await other.commit()
+    assert report.skipped
+    assert report.lines() == ["another MAI process is pruning right now; nothing was done"]
+    assert len(await _checkpoints(agent, cid)) == total
+    assert (await retention_for(agent.resources).run()).checkpoints.checkpoints == total - 1
