@@ -1,8 +1,11 @@
 # The README's two commands: `uv run mai serve` starts the service, `make test` runs every check.
 .PHONY: install run test lint typecheck imports pytest format bench
 
+# Bytecode compiled once at install, the libraries' and MAI's own: where PYTHONDONTWRITEBYTECODE
+# is set, every `mai` command would otherwise recompile ~10k modules (about 10 s of CPU).
 install:
-	uv sync --locked
+	uv sync --locked --compile-bytecode
+	uv run --frozen python -m compileall -q app graphs prompts
 
 run: install
 	uv run --frozen mai serve
@@ -17,8 +20,12 @@ typecheck:
 imports:
 	uv run --frozen lint-imports
 
+# Locally the tests marked `slow` (real subprocesses, fuzzing, the retrieval corpus) are left
+# to CI, which runs everything: `make test PYTEST_MARKERS="not live"`.
+PYTEST_MARKERS ?= not live and not slow
+
 pytest:
-	uv run --frozen pytest
+	uv run --frozen pytest -m "$(PYTEST_MARKERS)"
 
 test: install lint typecheck imports pytest
 

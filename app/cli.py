@@ -1,31 +1,58 @@
-"""The `mai` command line: serve, worker, migrate, create-admin, ingest."""
+"""The `mai` command line: serve, worker, migrate, create-admin, ingest, prune.
+
+Only typer is imported up front: every command imports what it uses, so `mai --help` and a
+misconfigured start answer at once instead of after loading the whole service.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.core.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 cli = typer.Typer(help="MAI: a production backend for LangGraph agents.", no_args_is_help=True)
 
 
-def _settings() -> Settings:
+def _debug(settings: Settings | None) -> bool:
+    """Tracebacks are for MAI_LOG_LEVEL=debug; everyone else gets the one line."""
+    if settings is not None:
+        return settings.log_level == "DEBUG"
+    return os.environ.get("MAI_LOG_LEVEL", "").strip().upper() == "DEBUG"
+
+
+@contextmanager
+def _start_errors(settings: Settings | None = None) -> Iterator[None]:
+    """Print a StartupError as `<kind>: <what to do>` and exit with code 2."""
+    from app.core.config import StartupError
+
     try:
-        return load_settings()
-    except ConfigError as error:
-        typer.echo(f"configuration error: {error.line}", err=True)
+        yield
+    except StartupError as error:
+        if _debug(settings):
+            raise
+        typer.echo(f"{error.label}: {error.line}", err=True)
         raise typer.Exit(2) from None
+
+
+def _settings() -> Settings:
+    from app.core.config import load_settings
+
+    with _start_errors():
+        return load_settings()
 
 
 def _prepare_metrics_dir(workers: int) -> None:
     """Give several workers one fresh PROMETHEUS_MULTIPROC_DIR so /metrics merges them all."""
-    import os
     import tempfile
 
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -38,23 +65,56 @@ def _prepare_metrics_dir(workers: int) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mai-metrics-")
 
 
+async def _check_start(settings: Settings) -> None:
+    """Open and close what the server opens at start, so that a database that is down or
+    behind, or a data dir held by another process, is reported here as one line rather than
+    as a traceback from inside the server's lifespan."""
+    from app.core.resources import close_resources, open_resources
+
+    await close_resources(await open_resources(settings))
+
+
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [default: MAI_HOST or 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: MAI_PORT or 8000]")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: MAI_WORKERS or 1]")
+    ] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
     """Run the API server (docs at /docs)."""
-    import uvicorn
+    from app.core.config import ConfigError
+    from app.core.logging import configure_logging
 
     settings = _settings()
-    if workers > 1 and not settings.uses_postgres:
-        typer.echo(
-            "note: several workers on the embedded SQLite/Qdrant-local default share files; "
-            "set MAI_DATABASE_URL, MAI_REDIS_URL and MAI_QDRANT_URL for multi-process serving",
-            err=True,
+    # Before anything else logs, so the start checks' lines are in the configured format too.
+    configure_logging(settings)
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    with _start_errors(settings):
+        if workers > 1 and settings.qdrant_url is None:
+            raise ConfigError(
+                f"{workers} workers need MAI_QDRANT_URL: the embedded Qdrant store in "
+                "MAI_DATA_DIR opens in one process only; set MAI_QDRANT_URL (with "
+                "MAI_DATABASE_URL and MAI_REDIS_URL), or run one worker (MAI_WORKERS=1)"
+            )
+        asyncio.run(_check_start(settings))
+    if workers > 1 and not (settings.uses_postgres and settings.redis_url):
+        from app.core.logging import get_logger
+
+        get_logger("app.cli").warning(
+            "workers_share_no_state",
+            advice="several workers on the embedded SQLite database and in-process rate "
+            "limits do not share state; set MAI_DATABASE_URL and MAI_REDIS_URL",
         )
+    import uvicorn
+
     _prepare_metrics_dir(workers)
     uvicorn.run(
         "app.main:create_app",
@@ -73,18 +133,20 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "heads",
 ) -> None:
     """Upgrade the database schema (PostgreSQL or the embedded SQLite file)."""
-    from app.core.db import create_engine, upgrade_schema
+    from app.core.db import check_database, create_engine, upgrade_schema
 
     settings = _settings()
 
     async def run() -> None:
         engine = create_engine(settings)
         try:
+            await check_database(engine, settings)
             await upgrade_schema(engine, revision)
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    with _start_errors(settings):
+        asyncio.run(run())
     typer.echo(f"database schema upgraded to {revision}")
 
 
@@ -93,10 +155,11 @@ def create_admin(
     email: Annotated[str, typer.Argument(help="Email of the new admin")],
     full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
 ) -> None:
-    """Create an admin (or promote a user); the password is prompted for or read from stdin."""
+    """Create an admin (the password is prompted for or read from stdin), or promote an
+    existing user to admin (their password is kept and none is asked for)."""
     from email_validator import EmailNotValidError, validate_email
 
-    from app.core.db import create_engine, create_sessionmaker, upgrade_schema
+    from app.core.db import check_database, create_engine, create_sessionmaker, upgrade_schema
     from app.core.errors import MAIError
     from app.models import Role
     from app.repositories.users import UserRepository
@@ -108,17 +171,20 @@ def create_admin(
     except EmailNotValidError as error:
         typer.echo(f"error: invalid email: {error}", err=True)
         raise typer.Exit(1) from None
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != password:
-            typer.echo("passwords do not match", err=True)
-            raise typer.Exit(1)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+
+    def read_password() -> str:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Repeat password: ") != password:
+                typer.echo("passwords do not match", err=True)
+                raise typer.Exit(1)
+            return password
+        return sys.stdin.readline().rstrip("\r\n")
 
     async def run() -> str:
         engine = create_engine(settings)
         try:
+            await check_database(engine, settings)
             if settings.should_auto_migrate:
                 await upgrade_schema(engine)
             async with create_sessionmaker(engine)() as session:
@@ -131,7 +197,7 @@ def create_admin(
                     session,
                     settings,
                     email=email,
-                    password=password,
+                    password=read_password(),
                     full_name=full_name,
                     role=Role.admin,
                 )
@@ -141,7 +207,8 @@ def create_admin(
             await engine.dispose()
 
     try:
-        typer.echo(asyncio.run(run()))
+        with _start_errors(settings):
+            typer.echo(asyncio.run(run()))
     except MAIError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
@@ -195,15 +262,7 @@ def ingest(
     skipped: list[tuple[Path, str]] = []
 
     async def run() -> tuple[int, int]:
-        try:
-            resources = await open_resources(settings)
-        except RuntimeError as error:
-            if "already accessed" in str(error):
-                raise MAIError(
-                    "the embedded Qdrant folder is in use by a running server: stop it, or "
-                    "set MAI_QDRANT_URL to a Qdrant server shared by both"
-                ) from None
-            raise
+        resources = await open_resources(settings)
         ready = chunks = 0
         try:
             async with resources.sessionmaker() as session:
@@ -249,7 +308,8 @@ def ingest(
         return ready, chunks
 
     try:
-        ready, chunks = asyncio.run(run())
+        with _start_errors(settings):
+            ready, chunks = asyncio.run(run())
     except MAIError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
@@ -300,6 +360,44 @@ def worker() -> None:
             await stop.wait()
 
     asyncio.run(run())
+
+
+@cli.command()
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing")
+    ] = False,
+) -> None:
+    """Remove old checkpoints, idle conversations and expired tokens now (what the server's
+    background sweeper does), and print what was removed."""
+    from app.core.clock import SystemClock
+    from app.core.db import (
+        check_database,
+        create_engine,
+        create_sessionmaker,
+        require_current_schema,
+        upgrade_schema,
+    )
+    from app.services.retention import Retention
+
+    settings = _settings()
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            await check_database(engine, settings)
+            if settings.should_auto_migrate:
+                await upgrade_schema(engine)
+            else:
+                await require_current_schema(engine)
+            retention = Retention(settings, engine, create_sessionmaker(engine), SystemClock())
+            return (await retention.run(dry_run=dry_run)).lines()
+        finally:
+            await engine.dispose()
+
+    with _start_errors(settings):
+        for line in asyncio.run(run()):
+            typer.echo(line)
 
 
 def main() -> None:

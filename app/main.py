@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from langchain_core.language_models import BaseChatModel
 
 from app.api.errors import install_error_handlers
@@ -29,6 +30,7 @@ from app.services.approvals import start_approvals
 from app.services.kb.embeddings import Embedder
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
+from app.services.retention import start_retention
 from app.services.users import ensure_admin
 
 log = get_logger(__name__)
@@ -76,6 +78,8 @@ def create_app(
             await start_agent_runtime(resources, chat_model)
             # Approvals: send_email, notifications, webhook, the expiry sweeper (issue 4).
             await start_approvals(resources)
+            # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
+            start_retention(resources)
             resources.ready = True
             log.info(
                 "mai_started",
@@ -109,6 +113,9 @@ def create_app(
     # Inside the request context (added later = outer), so its errors carry the request id.
     app.add_middleware(NulCharacterGuard)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: compresses what every inner layer produced. Bodies under 1 KB are not worth
+    # it; text/event-stream is excluded by Starlette, so SSE still streams event by event.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(health.router)
     app.include_router(api_router)
     if settings.metrics_enabled:

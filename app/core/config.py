@@ -7,7 +7,7 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AliasChoices,
@@ -30,12 +30,21 @@ class Environment(StrEnum):
     production = "production"
 
 
-class ConfigError(Exception):
-    """Misconfiguration, reported at start as one line naming the variable."""
+class StartupError(Exception):
+    """A reason the service cannot start: one line, printed without a traceback, naming what
+    to do. `label` says which kind (the README's table of start errors lists them)."""
+
+    label: ClassVar[str] = "start error"
 
     def __init__(self, line: str) -> None:
         self.line = line
         super().__init__(line)
+
+
+class ConfigError(StartupError):
+    """Misconfiguration, reported at start as one line naming the variable."""
+
+    label = "configuration error"
 
 
 def _split_csv(value: object) -> object:
@@ -53,7 +62,21 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        env_ignore_empty=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, data: object) -> object:
+        """The one rule for empty values: `MAI_X=` (a copied .env.example, compose's
+        `${MAI_X:-}`) or a blank keyword means unset, for every field and every source."""
+        if isinstance(data, dict):
+            return {
+                key: value
+                for key, value in data.items()
+                if not (isinstance(value, str) and not value.strip())
+            }
+        return data
 
     env: Environment = Environment.development
     data_dir: Path = Path("./data")
@@ -128,19 +151,6 @@ class Settings(BaseSettings):
     tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_tool_iterations: int = Field(default=8, ge=1, le=50)
 
-    @field_validator(
-        "web_search_provider",
-        "web_search_url",
-        "web_search_api_key",
-        "api_tools_file",
-        mode="before",
-    )
-    @classmethod
-    def _tools_empty_is_unset(cls, value: object) -> object:
-        if isinstance(value, str):
-            return value.strip() or None
-        return value
-
     @field_validator("web_search_provider", mode="before")
     @classmethod
     def _web_search_provider(cls, value: object) -> object:
@@ -189,11 +199,6 @@ class Settings(BaseSettings):
     def _tool_lists(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("approval_webhook_url", "approval_webhook_secret", "smtp_url", mode="before")
-    @classmethod
-    def _approval_empty_is_unset(cls, value: object) -> object:
-        return value.strip() or None if isinstance(value, str) else value
-
     @field_validator("approval_webhook_url")
     @classmethod
     def _approval_webhook_url(cls, value: str | None) -> str | None:
@@ -238,11 +243,6 @@ class Settings(BaseSettings):
     model_prices_file: Path | None = None
     analytics_cache_seconds: int = Field(default=300, ge=0, le=86400)
 
-    @field_validator("daily_token_budget", "model_prices_file", mode="before")
-    @classmethod
-    def _usage_empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator("model_prices_file")
     @classmethod
     def _model_prices_file(cls, value: Path | None) -> Path | None:
@@ -260,11 +260,6 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
 
-    @field_validator("metrics_token", mode="before")
-    @classmethod
-    def _metrics_token_empty_is_unset(cls, value: object) -> object:
-        return value or None
-
     # Tracing (issue 7): every agent run is traced to Langfuse when LANGFUSE_PUBLIC_KEY is set.
     # These three use Langfuse's own variable names (no MAI_ prefix). Spans are exported in the
     # background: a Langfuse outage never slows or fails a request.
@@ -279,16 +274,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LANGFUSE_HOST", "LANGFUSE_BASE_URL", "langfuse_host"),
     )
 
-    @field_validator("langfuse_public_key", "langfuse_secret_key", mode="before")
-    @classmethod
-    def _langfuse_empty_is_unset(cls, value: object) -> object:
-        return value.strip() or None if isinstance(value, str) else value
-
     @field_validator("langfuse_host", mode="before")
     @classmethod
     def _langfuse_host(cls, value: object) -> object:
         if isinstance(value, str):
-            value = value.strip() or "https://cloud.langfuse.com"
+            value = value.strip()
             if not value.startswith(("http://", "https://")):
                 raise ValueError("must be an http:// or https:// URL such as http://langfuse:3000")
             return value.rstrip("/")
@@ -334,6 +324,35 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    # Retention: what the sweeper (every MAI_RETENTION_SWEEP_SECONDS, MAI_RETENTION_BATCH_SIZE
+    # threads or rows per statement) and `mai prune` remove. Each thread keeps its latest
+    # checkpoint and the MAI_CHECKPOINT_HISTORY before it; threads with a run in progress are
+    # never touched. Unset TTLs keep everything.
+    checkpoint_history: int = Field(default=20, ge=0, le=10_000)
+    thread_ttl_days: int | None = Field(default=None, ge=1)
+    usage_retention_days: int | None = Field(default=None, ge=1)
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    retention_batch_size: int = Field(default=200, ge=1, le=100_000)
+    # The running summary of a long conversation is re-summarised past this many tokens (the
+    # graph reads MAI_SUMMARY_MAX_TOKENS into its Context; validated here at start).
+    summary_max_tokens: int = Field(default=1000, ge=50, le=100_000)
+
+    # Operability: where `mai serve` listens and how many worker processes it starts (the
+    # command's --host/--port/--workers options override these).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("cors_origins", mode="before")
@@ -364,22 +383,6 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis:// or rediss:// URL, or unset for in-process parts")
         return value
-
-    @field_validator("qdrant_url", "llm_model")
-    @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator(
-        "embedding_model_path",
-        "embedding_dimensions",
-        "embedding_api_key",
-        "kb_qdrant_collection",
-        mode="before",
-    )
-    @classmethod
-    def _kb_empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("embedding_base_url")
     @classmethod

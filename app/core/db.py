@@ -8,8 +8,9 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from alembic import command
-from app.core.config import Settings
+from app.core.config import Settings, StartupError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_DIR = PROJECT_ROOT / "alembic"
@@ -162,3 +163,44 @@ def is_database_outage(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+class DatabaseUnavailable(StartupError):
+    """The configured database cannot be reached (down, wrong address or credentials)."""
+
+    label = "database error"
+
+
+class SchemaOutOfDate(StartupError):
+    """The database has not been migrated to this version of MAI."""
+
+    label = "database error"
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words, first line only (asyncpg and SQLAlchemy add pages of context)."""
+    cause = getattr(error, "orig", None) or error
+    text_ = str(cause).strip() or type(cause).__name__
+    return text_.splitlines()[0]
+
+
+async def check_database(engine: AsyncEngine, settings: Settings) -> None:
+    """Connect once; a database that cannot be reached becomes one line naming the URL."""
+    try:
+        await ping(engine)
+    except (OSError, DBAPIError) as error:
+        where = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {where} ({_reason(error)}): "
+            "check that it runs and the database exists, or fix MAI_DATABASE_URL"
+        ) from error
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Refuse to run on a schema older than this code (PostgreSQL is migrated explicitly)."""
+    missing = await pending_migrations(engine)
+    if missing:
+        raise SchemaOutOfDate(
+            "the database schema is behind this version of MAI "
+            f"(missing {', '.join(sorted(missing))}): run `mai migrate`"
+        )

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
-import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_openai import ChatOpenAI
 
 from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
+
+# openai and langchain_openai are imported where a model is called, not at start: they are a
+# large share of every start's import time and no start needs them.
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,8 @@ def llm_unavailable(base_url: str, reason: str) -> ServiceUnavailable:
 
 def map_llm_error(error: BaseException, base_url: str) -> ServiceUnavailable | None:
     """The 503 for an OpenAI-client or HTTP failure anywhere in the cause chain, else None."""
+    import openai
+
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -74,6 +80,8 @@ async def list_models(http: httpx.AsyncClient, settings: Settings) -> list[str]:
 
 def build_chat_model(settings: Settings, model: str) -> ChatOpenAI:
     """A ChatOpenAI for the configured server: usage in streams, timeout, transient retries."""
+    from langchain_openai import ChatOpenAI
+
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
     return ChatOpenAI(
         model=model,
@@ -105,10 +113,6 @@ class ChatModelProvider:
         if chat_model is not None:
             name = getattr(chat_model, "model_name", None) or getattr(chat_model, "model", None)
             self._resolved = ResolvedModel(chat_model, str(name or type(chat_model).__name__))
-        elif settings.llm_model:
-            self._resolved = ResolvedModel(
-                build_chat_model(settings, settings.llm_model), settings.llm_model
-            )
 
     @property
     def base_url(self) -> str:
@@ -118,6 +122,12 @@ class ChatModelProvider:
     async def get(self) -> ResolvedModel:
         """The chat model to use, resolving the model name on first use (503 if unreachable)."""
         if self._resolved is not None:
+            return self._resolved
+        if self.settings.llm_model:
+            # Built at the first turn, like the looked-up model, so starting loads no client.
+            self._resolved = ResolvedModel(
+                build_chat_model(self.settings, self.settings.llm_model), self.settings.llm_model
+            )
             return self._resolved
         async with self._lock:
             if self._resolved is None:

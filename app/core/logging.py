@@ -50,8 +50,31 @@ def configure_logging(settings: Settings) -> None:
         logger.propagate = True
     # Our own access log carries the request id; uvicorn's would duplicate it without.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Python warnings become log records (one JSON line each) instead of raw multi-line text
+    # on stderr.
+    logging.captureWarnings(True)
+    # Libraries that log every request or step at INFO: their warnings and errors still come
+    # through, and all of it with MAI_LOG_LEVEL=DEBUG.
+    quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    for noisy in _CHATTY_LIBRARIES:
+        logging.getLogger(noisy).setLevel(quiet)
+
+
+_CHATTY_LIBRARIES = (
+    "httpx",
+    "httpcore",
+    "aiosqlite",
+    "asyncio",
+    "openai",
+    "urllib3",
+    "qdrant_client",
+    "fastembed",
+    "huggingface_hub",
+    "opentelemetry",
+    "langfuse",
+    "multipart",
+    "alembic.runtime.migration",
+)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -12,8 +12,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.clock import Clock, SystemClock
-from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker, pending_migrations, upgrade_schema
+from app.core.config import Settings, StartupError
+from app.core.db import (
+    check_database,
+    create_engine,
+    create_sessionmaker,
+    require_current_schema,
+    upgrade_schema,
+)
 from app.core.errors import ServiceUnavailable
 from app.core.kv import CircuitBreaker, KeyValueStore, MemoryStore, RedisStore, create_redis
 from app.core.logging import get_logger
@@ -70,8 +76,10 @@ class Resources:
     tracing: Tracing = field(default_factory=Tracing)
 
 
-class SchemaOutOfDate(RuntimeError):
-    """The database has not been migrated to this version of MAI."""
+class DataDirLocked(StartupError):
+    """Another process holds the embedded stores of the data dir."""
+
+    label = "data dir error"
 
 
 def create_qdrant(settings: Settings) -> AsyncQdrantClient:
@@ -83,7 +91,17 @@ def create_qdrant(settings: Settings) -> AsyncQdrantClient:
             url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
         )
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-    return AsyncQdrantClient(path=str(settings.qdrant_path))
+    try:
+        return AsyncQdrantClient(path=str(settings.qdrant_path))
+    except RuntimeError as error:
+        # Qdrant local mode holds an exclusive lock on its folder for the life of the process.
+        if "already accessed" not in str(error):
+            raise
+        raise DataDirLocked(
+            f"the data dir {settings.data_dir.resolve()} is in use by another MAI process "
+            "(its embedded Qdrant store is locked): stop that process, give this one its own "
+            "MAI_DATA_DIR, or set MAI_QDRANT_URL to a Qdrant server both can share"
+        ) from error
 
 
 async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
@@ -95,15 +113,11 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
     try:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
+        await check_database(engine, settings)
         if settings.should_auto_migrate:
             await upgrade_schema(engine)
         else:
-            missing = await pending_migrations(engine)
-            if missing:
-                raise SchemaOutOfDate(
-                    "the database schema is behind this version of MAI "
-                    f"(missing {', '.join(sorted(missing))}): run `mai migrate`"
-                )
+            await require_current_schema(engine)
         redis: Redis | None = None
         store: KeyValueStore
         rate_limiter: RateLimiter

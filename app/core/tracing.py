@@ -17,16 +17,18 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langfuse import Langfuse, propagate_attributes
-from langfuse.langchain import CallbackHandler
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 
 from app.core.config import Settings
 from app.core.logging import get_logger
+
+# Langfuse and the OpenTelemetry SDK are imported only when tracing is on: they cost every
+# start (and every `mai` command) a noticeable share of its import time otherwise.
+if TYPE_CHECKING:
+    from langfuse import Langfuse
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = get_logger(__name__)
 
@@ -46,6 +48,9 @@ def _provider_for(public_key: str) -> TracerProvider:
     with _providers_lock:
         provider = _providers.get(public_key)
         if provider is None:
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+
             # No exit hook of its own: Langfuse's flushes it at exit (one hook, not two).
             provider = TracerProvider(
                 resource=Resource.create({"service.name": SERVICE_NAME}), shutdown_on_exit=False
@@ -100,6 +105,8 @@ class Tracing:
         public_key, secret_key = settings.langfuse_public_key, settings.langfuse_secret_key
         if public_key is None or secret_key is None:
             return cls()
+        from langfuse import Langfuse
+
         provider = _provider_for(public_key)
         # Constructing the client connects to nothing; export happens in the background.
         client = Langfuse(
@@ -118,7 +125,7 @@ class Tracing:
 
     def trace_id_for(self, run_id: str) -> str | None:
         """The Langfuse trace id of a run (derived from its id), or None when disabled."""
-        return Langfuse.create_trace_id(seed=run_id) if self.client is not None else None
+        return self.client.create_trace_id(seed=run_id) if self.client is not None else None
 
     @contextlib.contextmanager
     def trace_run(
@@ -163,7 +170,10 @@ class Tracing:
         assert self.client is not None
         tags = [f"graph:{graph}"] + ([f"model:{model}"[:_MAX_ATTRIBUTE]] if model else [])
         metadata = {"run_id": run_id, "graph": graph, "model": model or "unknown"}
-        trace_id = Langfuse.create_trace_id(seed=run_id)
+        from langfuse import propagate_attributes
+        from langfuse.langchain import CallbackHandler
+
+        trace_id = self.client.create_trace_id(seed=run_id)
         span = stack.enter_context(
             self.client.start_as_current_observation(
                 name=graph,

@@ -20,7 +20,7 @@ from app.models.approval import (
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
-from app.models.usage import UsageEvent, UsageKind, UsageStatus
+from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "Role",
     "RunStatus",
     "ToolExecution",
+    "UsageDaily",
     "UsageEvent",
     "UsageKind",
     "UsageStatus",

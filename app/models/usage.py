@@ -7,7 +7,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin
@@ -55,3 +65,25 @@ class UsageEvent(IdMixin, Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsageDaily(IdMixin, Base):
+    """Usage events of one UTC day rolled up per user, kind, model and status: what remains of
+    events older than MAI_USAGE_RETENTION_DAYS once the retention sweeper deleted them."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        UniqueConstraint("day", "user_id", "kind", "model", "status"),
+        Index("ix_usage_daily_user_id_day", "user_id", "day"),
+    )
+
+    day: Mapped[str] = mapped_column(String(10))  # 'YYYY-MM-DD' (UTC)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    # '' rather than NULL, so the unique key matches rows without a model on every database.
+    model: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(30))
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

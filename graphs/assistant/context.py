@@ -72,6 +72,10 @@ class Context:
     tool_timeout_seconds: float = 30.0
     context_tokens: int = 8192
     max_history_messages: int = 50
+    # The running summary's cap: a summary over it is summarised again, then cut to fit.
+    summary_max_tokens: int = field(
+        default_factory=lambda: int(_env("MAI_SUMMARY_MAX_TOKENS", "1000"))
+    )
     top_k: int = 5
     retriever: Annotated[Retriever | None, SkipJsonSchema()] = None
     tools: Annotated[ToolRegistry | None, SkipJsonSchema()] = None
@@ -94,6 +98,8 @@ class Context:
             raise ValueError("max_tool_iterations must not be negative")
         if self.max_history_messages < 1:
             raise ValueError("max_history_messages must be at least 1")
+        if self.summary_max_tokens < 50:
+            raise ValueError("summary_max_tokens must be at least 50")
         if self.context_tokens < 256:
             raise ValueError("context_tokens must be at least 256")
         if self.tool_timeout_seconds <= 0:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from graphs.assistant.context import Context
+
+# openai and langchain_openai are imported where a model is called, not at start: they are a
+# large share of every start's import time and no start needs them.
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
 
 _first_models: dict[str, str] = {}
 
@@ -22,6 +26,8 @@ async def first_model(base_url: str, api_key: str | None, *, timeout: float = 10
     """
     if base_url in _first_models:
         return _first_models[base_url]
+    import openai
+
     async with openai.AsyncOpenAI(
         base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1
     ) as client:
@@ -41,6 +47,8 @@ async def first_model(base_url: str, api_key: str | None, *, timeout: float = 10
 def _openai_model(
     base_url: str, model: str, api_key: str | None, timeout: float, max_retries: int
 ) -> ChatOpenAI:
+    from langchain_openai import ChatOpenAI
+
     return ChatOpenAI(
         base_url=base_url,
         model=model,

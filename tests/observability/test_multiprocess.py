@@ -79,6 +79,9 @@ def test_serve_with_two_workers_merges_their_metrics(tmp_path: Path) -> None:
     env = _env(
         MAI_DATA_DIR=str(tmp_path / "data"),
         MAI_LLM_BASE_URL="http://127.0.0.1:9/v1",
+        # Several workers refuse the embedded Qdrant store (it opens in one process only); this
+        # test is about metrics, so a Qdrant server that is down (KB unavailable) will do.
+        MAI_QDRANT_URL="http://127.0.0.1:9",
         MAI_LOG_LEVEL="WARNING",
     )
     process = subprocess.Popen(

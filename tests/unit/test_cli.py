@@ -1,59 +1,98 @@
-"""The `mai` command line, run as a real subprocess."""
+"""The `mai` command line, in-process through typer's runner (a real process where a terminal
+is the point)."""
 
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
+
+from app.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _mai(
-    args: list[str], tmp_path: Path, stdin: str = "", **env: str
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
-    environ |= {"MAI_DATA_DIR": str(tmp_path / "data"), "MAI_BCRYPT_ROUNDS": "4"} | env
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=120,
-        check=False,
-    )
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data dir, and no MAI_* variables or .env from the developer's machine."""
+    for name in list(os.environ):
+        if name.startswith("MAI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MAI_BCRYPT_ROUNDS", "4")
+    return tmp_path / "data"
 
 
-def test_migrate_then_create_admin_from_stdin(tmp_path: Path) -> None:
-    migrated = _mai(["migrate"], tmp_path)
-    assert migrated.returncode == 0, migrated.stderr
-    assert (tmp_path / "data" / "mai.db").exists()
-    created = _mai(["create-admin", "Boss@Example.com"], tmp_path, stdin="a-good-password\n")
-    assert created.returncode == 0, created.stderr
+def _mai(args: list[str], stdin: str = "", **env: str) -> Result:
+    return CliRunner().invoke(cli, args, input=stdin, env=env)
+
+
+def test_migrate_then_create_admin_from_stdin(data_dir: Path) -> None:
+    migrated = _mai(["migrate"])
+    assert migrated.exit_code == 0, migrated.output
+    assert (data_dir / "mai.db").exists()
+    created = _mai(["create-admin", "Boss@Example.com"], stdin="a-good-password\n")
+    assert created.exit_code == 0, created.output
     assert "created admin boss@example.com" in created.stdout
-    again = _mai(["create-admin", "boss@example.com"], tmp_path, stdin="a-good-password\n")
+    again = _mai(["create-admin", "boss@example.com"])
+    assert again.exit_code == 0, again.output
     assert "promoted" in again.stdout
 
 
-def test_create_admin_rejects_short_password(tmp_path: Path) -> None:
-    result = _mai(["create-admin", "boss@example.com"], tmp_path, stdin="short\n")
-    assert result.returncode == 1
+def test_promotion_does_not_ask_for_a_password(data_dir: Path) -> None:
+    assert _mai(["create-admin", "boss@example.com"], stdin="a-good-password\n").exit_code == 0
+    # On a terminal a password prompt would wait for input; the promotion must not prompt.
+    controller, terminal = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
+    environ |= {"MAI_DATA_DIR": str(data_dir), "MAI_BCRYPT_ROUNDS": "4", "PYTHONPATH": str(ROOT)}
+    try:
+        promoted = subprocess.run(
+            [sys.executable, "-m", "app.cli", "create-admin", "boss@example.com"],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=data_dir.parent,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert promoted.returncode == 0, promoted.stderr
+    assert "promoted existing user boss@example.com to admin" in promoted.stdout
+    assert "Password" not in promoted.stdout + promoted.stderr
+
+
+def test_create_admin_rejects_short_password(data_dir: Path) -> None:
+    result = _mai(["create-admin", "boss@example.com"], stdin="short\n")
+    assert result.exit_code == 1
     assert "at least 8 bytes" in result.stderr
 
 
-def test_create_admin_rejects_bad_email(tmp_path: Path) -> None:
-    result = _mai(["create-admin", "not-an-email"], tmp_path, stdin="a-good-password\n")
-    assert result.returncode == 1
+def test_create_admin_rejects_bad_email(data_dir: Path) -> None:
+    result = _mai(["create-admin", "not-an-email"], stdin="a-good-password\n")
+    assert result.exit_code == 1
     assert "email" in result.stderr.lower()
 
 
 @pytest.mark.parametrize("command", [["serve"], ["migrate"]])
-def test_misconfiguration_is_one_line(tmp_path: Path, command: list[str]) -> None:
-    result = _mai(command, tmp_path, MAI_DATABASE_URL="mysql://x")
-    assert result.returncode == 2
+def test_misconfiguration_is_one_line(data_dir: Path, command: list[str]) -> None:
+    result = _mai(command, MAI_DATABASE_URL="mysql://x")
+    assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]]
     assert lines[0].startswith("configuration error: MAI_DATABASE_URL:")
+
+
+def test_help_lists_every_command() -> None:
+    result = _mai(["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "create-admin", "ingest"):
+        assert command in result.stdout

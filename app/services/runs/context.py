@@ -34,6 +34,7 @@ def service_values(
         "tool_timeout_seconds": settings.tool_timeout_seconds,
         "context_tokens": settings.llm_context_tokens,
         "max_history_messages": settings.agent_max_history_messages,
+        "summary_max_tokens": settings.summary_max_tokens,
         "retriever": resources.retriever,
         "tools": resources.tool_registry,
         "tool_ledger": DatabaseToolLedger(resources, str(run.conversation_id)),

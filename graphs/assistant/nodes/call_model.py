@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import openai
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
@@ -31,6 +30,9 @@ async def _ask(
     HTTP and connection errors (APIStatusError, APIConnectionError) are the client's to retry
     (max_retries) and propagate at once.
     """
+    # Here rather than at module level: openai is heavy and only a model call needs it.
+    import openai
+
     for attempt in range(MALFORMED_OUTPUT_RETRIES + 1):
         try:
             return await model.ainvoke(prompt)

@@ -83,6 +83,39 @@ async def fold(
     return text_of(reply).strip() or summary, reply, prompt
 
 
+def summary_tokens(summary: str) -> int:
+    """The summary's size in the same approximate tokens the history budget uses."""
+    return count_tokens_approximately([HumanMessage(content=summary)]) if summary else 0
+
+
+def cut_to_tokens(summary: str, max_tokens: int) -> str:
+    """The start of `summary` that fits `max_tokens`, ending on a whole word."""
+    if summary_tokens(summary) <= max_tokens:
+        return summary
+    # count_tokens_approximately counts about four characters a token, plus a few per message.
+    limit = max(max_tokens * 4 - 16, 0)
+    cut = summary[:limit].rsplit(None, 1)[0] if " " in summary[:limit] else summary[:limit]
+    return cut.rstrip() + " …"
+
+
+async def capped(
+    context: Context, summary: str
+) -> tuple[str, list[tuple[BaseMessage, list[BaseMessage]]]]:
+    """Keep the summary within `summary_max_tokens`: one more summary call over the summary
+    itself when it is too long, and a cut if the model still did not shorten it (a model that
+    does not compress would otherwise grow it every fold). Returns the calls made for usage."""
+    cap = context.summary_max_tokens
+    if summary_tokens(summary) <= cap:
+        return summary, []
+    llm = await chat_model(context)
+    prompt: list[BaseMessage] = [
+        HumanMessage(content=SUMMARY.render(summary="", transcript=summary))
+    ]
+    reply = await llm.ainvoke(prompt, config=QUIET)
+    shorter = text_of(reply).strip() or summary
+    return cut_to_tokens(shorter, cap), [(reply, prompt)]
+
+
 INTERRUPTED_STEP = "(This step was interrupted before its tool calls ran.)"
 
 
@@ -145,6 +178,9 @@ async def _fit_history(state: AssistantState, runtime: Runtime[Context]) -> dict
         return {}
     new_summary, reply, prompt = await fold(context, summary, folded)
     usage: Usage = add_usage(state.get("usage"), reply, prompt)
+    new_summary, calls = await capped(context, new_summary)
+    for extra_reply, extra_prompt in calls:
+        usage = add_usage(usage, extra_reply, extra_prompt)
     return {
         "summary": new_summary,
         "messages": [RemoveMessage(id=m.id) for m in folded if m.id is not None],

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
@@ -34,6 +33,13 @@ class RouteDecision(BaseModel):
     """The router's structured answer."""
 
     route: Route
+
+
+# The schema as JSON rather than the class: given a class, the OpenAI client parses the reply
+# into an instance inside its own response object and pydantic then warns, on every streamed
+# turn, that it cannot serialise that field ("Expected `none`"). Given a schema, it parses to
+# a dict, which `_structured` validates below.
+ROUTE_SCHEMA: dict[str, Any] = RouteDecision.model_json_schema()
 
 
 def classify_text(text: str) -> Route:
@@ -76,9 +82,12 @@ def _prompt(state: AssistantState, context: Context, output: str) -> list[BaseMe
 async def _structured(
     llm: BaseChatModel, state: AssistantState, context: Context
 ) -> tuple[Route, Usage]:
+    # Here rather than at module level: openai is heavy and only a model call needs it.
+    import openai
+
     prompt = _prompt(state, context, "json")
     try:
-        router = llm.with_structured_output(RouteDecision, include_raw=True)
+        router = llm.with_structured_output(ROUTE_SCHEMA, include_raw=True)
     except NotImplementedError:
         return await _plain(llm, state, context)
     try:
