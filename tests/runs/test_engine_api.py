@@ -338,3 +338,21 @@ async def test_a_run_past_its_attempts_ends_error_and_frees_the_thread(
     assert run["error"]["code"] == "run_abandoned"
     after = await agent.ask("next", conversation_id=cid)
     assert after.status_code == 200, after.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_runs_stream_and_join_while_redis_is_down(start_agent: StartAgent) -> None:
+    # Nothing listens on port 1: the event log falls back to this process's own.
+    agent = await start_agent(
+        scripted(*direct("Still streaming.")), redis_url="redis://127.0.0.1:1/0"
+    )
+    streamed = await agent.client.post(STREAM, json={"message": "hi"}, headers=agent.user.headers)
+    assert streamed.status_code == 200, streamed.text
+    events = sse_with_ids(streamed.text)
+    assert [e[1] for e in events][-2:] == ["values", "end"]
+    assert events[-2][2]["answer"] == "Still streaming."
+    joined = await agent.client.get(
+        f"{RUNS}/{events[0][2]['run_id']}/stream",
+        headers={**agent.user.headers, "Last-Event-ID": events[0][0]},
+    )
+    assert sse_with_ids(joined.text) == events[1:]
