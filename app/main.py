@@ -64,7 +64,7 @@ def create_app(
         app.state.resources = resources
         track_db_pool(resources.engine)
         install_usage_recording(resources)
-        # Tracing (Langfuse, when configured) and the run metrics hook (issue 7).
+        # Tracing (Langfuse, when configured) and the run metrics hook.
         resources.tracing = start_tracing(settings, resources.exit_stack)
         resources.runs.hooks.append(record_run_outcome)
         try:
@@ -76,7 +76,7 @@ def create_app(
             resources.retriever = KnowledgeBaseRetriever(knowledge_base)
             # The agent: checkpointer, shared chat model, tools, compiled graph, crash recovery.
             await start_agent_runtime(resources, chat_model)
-            # Approvals: send_email, notifications, webhook, the expiry sweeper (issue 4).
+            # Approvals: send_email, notifications, webhook, the expiry sweeper.
             await start_approvals(resources)
             # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
             start_retention(resources)

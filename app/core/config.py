@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
 
-    # Knowledge base (issue 5): uploads, chunking, embeddings and the Qdrant collection.
+    # Knowledge base: uploads, chunking, embeddings and the Qdrant collection.
     kb_max_upload_mb: int = Field(default=25, ge=1, le=2048)
     kb_max_unpacked_mb: int = Field(default=200, ge=1, le=16384)
     kb_chunk_tokens: int = Field(default=500, ge=16, le=8192)
@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(default=8192, ge=512)
     health_timeout_seconds: float = Field(default=2.0, gt=0)
 
-    # Agent API (issue 3): history kept in the model's context, SSE heartbeats, run liveness.
+    # Agent API: history kept in the model's context, SSE heartbeats, run liveness.
     agent_max_history_messages: int = Field(default=50, ge=2, le=1000)
     agent_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
     # A running turn refreshes its conversation's lock this often; a lock not refreshed for
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     # The graphs to serve (langgraph.json format); default: the project's langgraph.json.
     graphs_file: Path | None = None
 
-    # Tools (issue 3). web_search: SearXNG (MAI_WEB_SEARCH_URL = the instance), Tavily or Brave
+    # Tools. web_search: SearXNG (MAI_WEB_SEARCH_URL = the instance), Tavily or Brave
     # (MAI_WEB_SEARCH_API_KEY; the URL defaults to the provider's API); off when unconfigured.
     # http_api: the APIs declared in MAI_API_TOOLS_FILE (YAML); off when unset.
     web_search_provider: Literal["searxng", "tavily", "brave"] | None = None
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
                 raise ValueError(str(error).removeprefix("MAI_API_TOOLS_FILE: ")) from None
         return value
 
-    # Human approval (issue 4). Which tools need a person's approval: each tool's own flag,
+    # Human approval. Which tools need a person's approval: each tool's own flag,
     # overridden by these comma-separated lists of tool names; pending approvals expire (as
     # rejected, reason "expired") after MAI_APPROVAL_TIMEOUT_SECONDS, checked by a sweeper
     # every MAI_APPROVAL_SWEEP_SECONDS. The webhook gets a signed JSON POST on every request
@@ -237,7 +237,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=60, ge=0)
     auth_rate_limit_per_minute: int = Field(default=5, ge=0)
 
-    # Usage, cost and budgets (issue 6). Budget: tokens per user per UTC day (unset or 0: off);
+    # Usage, cost and budgets. Budget: tokens per user per UTC day (unset or 0: off);
     # prices: a YAML/JSON file of USD per million input/output tokens per model.
     daily_token_budget: int | None = Field(default=None, ge=0)
     model_prices_file: Path | None = None
@@ -260,7 +260,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
 
-    # Tracing (issue 7): every agent run is traced to Langfuse when LANGFUSE_PUBLIC_KEY is set.
+    # Tracing: every agent run is traced to Langfuse when LANGFUSE_PUBLIC_KEY is set.
     # These three use Langfuse's own variable names (no MAI_ prefix). Spans are exported in the
     # background: a Langfuse outage never slows or fails a request.
     langfuse_public_key: str | None = Field(

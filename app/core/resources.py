@@ -57,9 +57,9 @@ class Resources:
     rate_limiter: RateLimiter
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     ready: bool = False
-    # USD per million tokens by model (issue 6), from MAI_MODEL_PRICES_FILE; empty: all free.
+    # USD per million tokens by model, from MAI_MODEL_PRICES_FILE; empty: all free.
     price_table: PriceTable = field(default_factory=PriceTable)
-    # The agent (issue 3), set up by app.services.agent_runtime.start_agent_runtime.
+    # The agent, set up by app.services.agent_runtime.start_agent_runtime.
     checkpointer: BaseCheckpointSaver[Any] | None = None
     chat_models: ChatModelProvider | None = None
     tool_registry: ToolRegistry | None = None
@@ -67,12 +67,12 @@ class Resources:
     # Every graph listed in langgraph.json, compiled with the checkpointer (the run engine).
     graphs: GraphRegistry | None = None
     runs: RunRegistry = field(default_factory=RunRegistry)
-    # The knowledge base behind the kb_search tool (issue 5); None: the tool says it is unavailable.
+    # The knowledge base behind the kb_search tool; None: the tool says it is unavailable.
     retriever: Retriever | None = None
-    # Approvals (issue 4): live notifications (Redis-shared when configured) and the webhook.
+    # Approvals: live notifications (Redis-shared when configured) and the webhook.
     approval_events: Broker | None = None
     approval_webhook: WebhookSender | None = None
-    # Tracing of agent runs (issue 7): Langfuse when LANGFUSE_PUBLIC_KEY is set, else a no-op.
+    # Tracing of agent runs: Langfuse when LANGFUSE_PUBLIC_KEY is set, else a no-op.
     tracing: Tracing = field(default_factory=Tracing)
 
 

@@ -79,7 +79,7 @@ class Context:
     top_k: int = 5
     retriever: Annotated[Retriever | None, SkipJsonSchema()] = None
     tools: Annotated[ToolRegistry | None, SkipJsonSchema()] = None
-    # Human approval (issue 4): tool names that need a person's approval whatever their flag
+    # Human approval: tool names that need a person's approval whatever their flag
     # (`required`, wins) or never need it (`exempt`); None leaves each tool's flag in charge.
     approval_required: frozenset[str] | None = field(
         default_factory=lambda: _env_names("MAI_APPROVAL_REQUIRED_TOOLS")

@@ -1,4 +1,4 @@
-"""The tool settings (issue 3): MAI_WEB_SEARCH_*, MAI_API_TOOLS_FILE, timeouts and the cap."""
+"""The tool settings: MAI_WEB_SEARCH_*, MAI_API_TOOLS_FILE, timeouts and the cap."""
 
 from __future__ import annotations
 

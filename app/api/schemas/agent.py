@@ -82,7 +82,7 @@ class UsageOut(BaseModel):
 
 
 class TurnOut(BaseModel):
-    """A turn: completed, or paused until people decide its approvals (issue 4)."""
+    """A turn: completed, or paused until people decide its approvals."""
 
     conversation_id: uuid.UUID
     message_id: uuid.UUID | None = Field(
@@ -98,6 +98,16 @@ class TurnOut(BaseModel):
     model: str
     approvals: list[ApprovalOut] = Field(
         default_factory=list, description="The approvals the turn waits for (awaiting_approval)"
+    )
+    graph_id: str = Field(default="assistant", description="The graph that ran")
+    output: dict[str, Any] | None = Field(
+        default=None,
+        description="The final state of a graph other than the assistant (its own output shape)",
+    )
+    interrupts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What the run paused on when it is not an approval of a tool call "
+        "(for example a planner's plan approval): `{id, value}` each",
     )
 
 
