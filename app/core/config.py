@@ -415,8 +415,13 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
-        """Where Qdrant local mode keeps its files."""
+        """Where Qdrant local mode kept its files (moved to the embedded engine at start)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def kb_vectors_path(self) -> Path:
+        """Where the embedded vector engine (Qdrant Edge) keeps its shards, one per collection."""
+        return self.data_dir / "vectors"
 
     @property
     def kb_files_dir(self) -> Path:

@@ -46,7 +46,8 @@ class Resources:
     store: KeyValueStore
     redis: Redis | None
     http: httpx.AsyncClient
-    qdrant: AsyncQdrantClient
+    # The Qdrant server client; None: the knowledge base uses the embedded engine.
+    qdrant: AsyncQdrantClient | None
     rate_limiter: RateLimiter
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     ready: bool = False
@@ -71,16 +72,15 @@ class SchemaOutOfDate(RuntimeError):
     """The database has not been migrated to this version of MAI."""
 
 
-def create_qdrant(settings: Settings) -> AsyncQdrantClient:
-    """A Qdrant client: the server at MAI_QDRANT_URL, or local mode on disk in the data dir."""
-    if settings.qdrant_url:
-        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        # The version check would warn on every start while Qdrant is down; health reports it.
-        return AsyncQdrantClient(
-            url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
-        )
-    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-    return AsyncQdrantClient(path=str(settings.qdrant_path))
+def create_qdrant(settings: Settings) -> AsyncQdrantClient | None:
+    """A client for the Qdrant server at MAI_QDRANT_URL; None selects the embedded engine."""
+    if not settings.qdrant_url:
+        return None
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    # The version check would warn on every start while Qdrant is down; health reports it.
+    return AsyncQdrantClient(
+        url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
+    )
 
 
 async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
@@ -116,7 +116,8 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         stack.push_async_callback(http.aclose)
         qdrant = create_qdrant(settings)
-        stack.push_async_callback(qdrant.close)
+        if qdrant is not None:
+            stack.push_async_callback(qdrant.close)
     except BaseException:
         await stack.aclose()
         raise

@@ -33,17 +33,20 @@ from app.repositories.kb_documents import KBDocumentRepository
 from app.repositories.vectors import (
     ChunkPoint,
     IndexMismatch,
+    QdrantIndex,
     SearchFilters,
     SearchMode,
     VectorIndex,
     chunk_point_id,
     collection_name,
 )
+from app.repositories.vectors_edge import EdgeIndex
 from app.services.kb.chunking import Chunker, token_counter_for
 from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
 from app.services.kb.parsing import detect_kind, parse
 from app.services.kb.sparse import document_vector, query_vector
+from app.services.kb.store_migration import migrate_local_store
 
 log = get_logger(__name__)
 
@@ -130,7 +133,7 @@ class KnowledgeBase:
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
-        qdrant: AsyncQdrantClient,
+        qdrant: AsyncQdrantClient | None,
         embedder: Embedder,
     ) -> None:
         self.settings = settings
@@ -148,19 +151,33 @@ class KnowledgeBase:
         self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
         self._queued: set[uuid.UUID] = set()
         self._worker: asyncio.Task[None] | None = None
+        # Points copied from Qdrant local mode into the embedded engine at this start.
+        self.migrated_points = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def index(self) -> VectorIndex:
-        """The Qdrant collection for the embedding model, created on first use."""
+        """The vector collection for the embedding model, created on first use.
+
+        A Qdrant server when MAI_QDRANT_URL is set, else the embedded engine, into which the
+        vectors an older version kept in Qdrant local mode are moved on first use.
+        """
         async with self._index_lock:
             if self._index is None:
                 dimension = await self.embedder.dimension()
                 name = self.settings.kb_qdrant_collection or collection_name(
                     self.embedder.model_name, dimension
                 )
-                location = self.settings.qdrant_url or str(self.settings.qdrant_path)
-                self._index = VectorIndex(self.qdrant, name, dimension, location=location)
+                if self.qdrant is not None:
+                    location = self.settings.qdrant_url or ""
+                    self._index = QdrantIndex(self.qdrant, name, dimension, location=location)
+                else:
+                    edge = EdgeIndex(self.settings.kb_vectors_path / name, name, dimension)
+                    await edge.ensure()
+                    self.migrated_points += await migrate_local_store(
+                        self.settings.qdrant_path, edge
+                    )
+                    self._index = edge
             await self._index.ensure()
             return self._index
 
@@ -191,6 +208,9 @@ class KnowledgeBase:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        if self._index is not None:
+            await self._index.close()
+            self._index = None
 
     async def _enqueue_pending(self) -> None:
         async with self.sessionmaker() as session:
