@@ -8,6 +8,7 @@ payload indexes, filters and fusion as a server, and its own write-ahead log on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import uuid
@@ -35,9 +36,12 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-# New points are searched exactly (a scan) until the optimizer has indexed them; it runs in the
-# background once this many points were written since its last run.
+# New points are searched exactly (a scan) until the optimizer has indexed them. It runs in the
+# background once this many points were written since its last run and writes have paused for
+# OPTIMIZE_IDLE_SECONDS: rebuilding the index after every batch of a bulk load would redo the
+# same work many times over and slow the load down.
 OPTIMIZE_AFTER_POINTS = 2000
+OPTIMIZE_IDLE_SECONDS = 2.0
 
 
 def _scroll(shard: Any, *, request: Any) -> tuple[list[Any], Any]:
@@ -62,6 +66,7 @@ class EdgeIndex:
         self._open_lock = threading.Lock()
         self._written_since_optimize = 0
         self._optimizer: asyncio.Task[None] | None = None
+        self._optimizing = False
 
     @property
     def engine(self) -> str:
@@ -143,7 +148,12 @@ class EdgeIndex:
 
     async def ensure(self) -> None:
         """Open or create the shard; IndexMismatch if it holds vectors of another size."""
+        if self._shard is not None:
+            return
         await asyncio.to_thread(self._open)
+        # Points written just before the last stop may not be indexed yet; a run with nothing
+        # to do returns at once.
+        self.start_optimizer()
 
     async def upsert(self, points: Sequence[ChunkPoint], batch_size: int = 256) -> None:
         """Write chunk points in batches; the optimizer indexes them in the background."""
@@ -175,12 +185,24 @@ class EdgeIndex:
         if self._written_since_optimize >= OPTIMIZE_AFTER_POINTS:
             self.start_optimizer()
 
-    def start_optimizer(self) -> None:
-        """Index new points in a background thread, unless a run is already going."""
+    def start_optimizer(self, delay: float = OPTIMIZE_IDLE_SECONDS) -> None:
+        """Index new points in a background thread once writes pause for `delay` seconds."""
         if self._optimizer is not None and not self._optimizer.done():
-            return
+            if not self._optimizing:
+                # Still waiting for the pause: start the wait over.
+                self._optimizer.cancel()
+            else:
+                return
+        self._optimizer = asyncio.create_task(self._optimize_later(delay), name="kb-edge-optimizer")
+
+    async def _optimize_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._optimizing = True
         self._written_since_optimize = 0
-        self._optimizer = asyncio.create_task(self.optimize(), name="kb-edge-optimizer")
+        try:
+            await self.optimize()
+        finally:
+            self._optimizing = False
 
     async def optimize(self) -> None:
         """Merge segments and build the HNSW index for the points written so far."""
@@ -189,6 +211,20 @@ class EdgeIndex:
         except Exception:
             # Searches stay correct on unindexed segments, only slower; the next run retries.
             log.exception("kb_edge_optimize_failed", path=str(self.path))
+
+    async def settle(self) -> None:
+        """Wait for a running optimizer, then optimize once more so every point is indexed."""
+        await self._stop_optimizer()
+        await self.optimize()
+
+    async def _stop_optimizer(self) -> None:
+        task, self._optimizer = self._optimizer, None
+        if task is None:
+            return
+        if not self._optimizing:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     @staticmethod
     def _access_filter(user_id: str, filters: SearchFilters | None = None) -> Any:
@@ -378,9 +414,7 @@ class EdgeIndex:
 
     async def close(self) -> None:
         """Wait for a running optimizer, flush and close the shard (releasing its folder)."""
-        if self._optimizer is not None:
-            await self._optimizer
-            self._optimizer = None
+        await self._stop_optimizer()
 
         def shut() -> None:
             with self._open_lock:

@@ -169,7 +169,7 @@ class KnowledgeBase:
                     self.embedder.model_name, dimension
                 )
                 if self.qdrant is not None:
-                    location = self.settings.qdrant_url or ""
+                    location = self.settings.qdrant_url or str(self.settings.qdrant_path)
                     self._index = QdrantIndex(self.qdrant, name, dimension, location=location)
                 else:
                     edge = EdgeIndex(self.settings.kb_vectors_path / name, name, dimension)
