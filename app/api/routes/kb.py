@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 
 from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, get_resources
 from app.api.schemas.common import PageOut
-from app.api.schemas.kb import DocumentOut, SearchHitOut, SearchIn, SearchOut
+from app.api.schemas.kb import DocumentOut, DocumentPatch, SearchHitOut, SearchIn, SearchOut
 from app.core.errors import PayloadTooLarge, ServiceUnavailable
 from app.models import DocumentStatus
 from app.repositories.vectors import SearchFilters
@@ -126,6 +126,27 @@ async def read_document(
 ) -> DocumentOut:
     """One of your documents: metadata, status, chunk count and error."""
     return DocumentOut.model_validate(await kb.get(session, user.id, document_id))
+
+
+@router.patch("/documents/{document_id}")
+async def update_document(
+    document_id: uuid.UUID,
+    body: DocumentPatch,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+) -> DocumentOut:
+    """Change a document's title, tags or collection; its chunks are updated, not re-embedded."""
+    document = await kb.update_metadata(
+        session,
+        user.id,
+        document_id,
+        title=body.title,
+        tags=body.tags,
+        collection=body.collection,
+        set_collection="collection" in body.model_fields_set,
+    )
+    return DocumentOut.model_validate(document)
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)

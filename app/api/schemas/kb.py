@@ -34,6 +34,16 @@ class DocumentOut(BaseModel):
     processed_at: datetime | None
 
 
+class DocumentPatch(BaseModel):
+    """New metadata for a document; fields left out keep their value (collection null: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    tags: list[str] | None = Field(default=None, max_length=20)
+    collection: str | None = Field(default=None, max_length=100)
+
+
 class SearchFiltersIn(BaseModel):
     """Optional narrowing of a search."""
 

@@ -275,6 +275,9 @@ class KnowledgeBase:
         sha256 = hashlib.sha256(upload.data).hexdigest()
         documents = KBDocumentRepository(session)
         existing = await documents.get_by_hash(user_id, sha256)
+        if existing is not None and existing.status == DocumentStatus.failed.value:
+            # The same content again after a failure is a retry, not a duplicate.
+            return await self._retry_failed(session, existing, upload.data, enqueue=enqueue)
         if existing is not None:
             raise self._duplicate(existing)
         await self.index()  # 503 now rather than a queued document that cannot be indexed
@@ -309,6 +312,79 @@ class KnowledgeBase:
         metrics.record_ingestion_job("queued")
         if enqueue:
             self.enqueue(document.id)
+        return document
+
+    async def _retry_failed(
+        self, session: AsyncSession, document: KBDocument, data: bytes, *, enqueue: bool
+    ) -> KBDocument:
+        """Queue a failed document again, restoring its stored file from the new upload."""
+        await self.index()
+        await asyncio.to_thread(
+            self._write_file, self.file_path(document.user_id, document.id), data
+        )
+        document.status = DocumentStatus.queued.value
+        document.error = document.error_code = None
+        await session.commit()
+        log.info("kb_document_retried", document_id=str(document.id))
+        metrics.record_ingestion_job("queued")
+        if enqueue:
+            self.enqueue(document.id)
+        return document
+
+    async def update_metadata(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        collection: str | None = None,
+        set_collection: bool = False,
+    ) -> KBDocument:
+        """Change a document's title, tags or collection; its chunks keep their vectors.
+
+        The chunks' payloads are rewritten in the vector store first (503 there changes
+        nothing), then the row. A document still being indexed is a 409: its chunks would be
+        written with the old values.
+        """
+        document = await self.get(session, user_id, document_id)
+        if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
+            raise Conflict(
+                f"The document is {document.status}; change it once it is ready or failed.",
+                code="document_busy",
+                meta={"status": document.status},
+            )
+        new_title: str | None = None
+        if title is not None:
+            if "\x00" in title:
+                raise Unprocessable("The title contains a NUL character.", code="bad_title")
+            new_title = title.strip()[:300]
+            if not new_title:
+                raise Unprocessable("The title cannot be empty.", code="bad_title")
+        new_tags = normalise_tags(tags) if tags is not None else None
+        new_collection = normalise_collection(collection) if set_collection else None
+        values: dict[str, object] = {}
+        if new_title is not None:
+            values["title"] = new_title
+        if new_tags is not None:
+            values["tags"] = new_tags
+        if set_collection:
+            values["collection"] = new_collection
+        if not values:
+            return document
+        if document.chunk_count and document.index_name is not None:
+            index = await self.index()
+            await index.set_payload(str(user_id), str(document_id), values)
+        if new_title is not None:
+            document.title = new_title
+        if new_tags is not None:
+            await KBDocumentRepository(session).set_tags(document, new_tags)
+        if set_collection:
+            document.collection = new_collection
+        await session.commit()
+        await session.refresh(document)
+        log.info("kb_document_updated", document_id=str(document_id), fields=sorted(values))
         return document
 
     @staticmethod
