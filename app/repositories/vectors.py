@@ -83,9 +83,10 @@ class SearchFilters:
 KEYWORD_FIELDS = ("user_id", "document_id", "tags", "collection", "collection_id")
 
 
-def chunk_point_id(document_id: uuid.UUID | str, index: int) -> str:
-    """A stable point id per document chunk, so a reindex overwrites instead of duplicating."""
-    return str(uuid.uuid5(uuid.UUID(str(document_id)), f"chunk-{index}"))
+def chunk_point_id(document_id: uuid.UUID | str, index: int, version: int = 1) -> str:
+    """A stable point id per document chunk and version: a reindex overwrites in place."""
+    name = f"chunk-{index}" if version == 1 else f"v{version}-chunk-{index}"
+    return str(uuid.uuid5(uuid.UUID(str(document_id)), name))
 
 
 @asynccontextmanager

@@ -125,3 +125,52 @@ async def test_uploading_a_failed_document_again_retries_it(
         # Now that it is ready, the same content once more is a duplicate again.
         duplicate = await upload(client, account.headers, "boiler.txt", data)
         assert duplicate.status_code == 409
+
+
+async def test_put_content_indexes_a_new_version_and_drops_the_old_chunks(
+    client: httpx.AsyncClient, user: object, app: FastAPI
+) -> None:
+    headers = user.headers  # type: ignore[attr-defined]
+    doc = await ingest(client, headers, "policy.txt", b"Vacation is twenty days a year.")
+    assert (doc["version"], doc["status"]) == (1, "ready")
+    url = f"/api/v1/kb/documents/{doc['id']}/content"
+    response = await client.put(
+        url, headers=headers, files={"file": ("policy.md", b"# Policy\n\nVacation is thirty days.")}
+    )
+    assert response.status_code == 202, response.text
+    assert (response.json()["version"], response.json()["status"]) == (2, "queued")
+    done = await wait_done(client, headers, doc["id"])
+    assert (done["version"], done["status"], done["kind"]) == (2, "ready", "markdown")
+    [hit] = await search(client, headers, "vacation days")
+    assert "thirty" in str(hit["text"])
+    index = await app.state.kb.index()
+    assert await index.count(user.id, doc["id"]) == done["chunk_count"]  # type: ignore[attr-defined]
+    # The same content again changes nothing; another document's content is a duplicate.
+    same = await client.put(
+        url, headers=headers, files={"file": ("p.md", b"# Policy\n\nVacation is thirty days.")}
+    )
+    assert (same.status_code, same.json()["error"]) == (409, "content_unchanged")
+    other = await ingest(client, headers, "other.txt", b"Parking is behind the building.")
+    taken = await client.put(
+        url, headers=headers, files={"file": ("x.txt", b"Parking is behind the building.")}
+    )
+    assert (taken.status_code, taken.json()["meta"]["document_id"]) == (409, other["id"])
+
+
+async def test_put_while_the_previous_version_is_ingesting_is_a_conflict(
+    app_factory: AppFactory, settings: Settings
+) -> None:
+    embedder = BlockedEmbedder()
+    app = await app_factory(settings, embedder=embedder)
+    async with client_for(app) as client:
+        account = await register(client)
+        response = await upload(client, account.headers, "slow.txt", b"Text that takes forever.")
+        await embedder.started.wait()
+        put = await client.put(
+            f"/api/v1/kb/documents/{response.json()['id']}/content",
+            headers=account.headers,
+            files={"file": ("new.txt", b"Newer text.")},
+        )
+        assert put.status_code == 409
+        assert put.json()["error"] == "document_busy"
+        assert put.json()["meta"]["version"] == 1

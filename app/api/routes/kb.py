@@ -149,6 +149,22 @@ async def update_document(
     return DocumentOut.model_validate(document)
 
 
+@router.put("/documents/{document_id}/content", status_code=status.HTTP_202_ACCEPTED)
+async def replace_document_content(
+    document_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+    file: Annotated[UploadFile, File(description="The new file (any supported format)")],
+) -> DocumentOut:
+    """Replace a document's file: indexed as the next version, the old one answers meanwhile."""
+    data = await _read_limited(file, kb.settings.kb_max_upload_mb)
+    document = await kb.replace_content(
+        session, user.id, document_id, Upload(filename=file.filename or "upload", data=data)
+    )
+    return DocumentOut.model_validate(document)
+
+
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_document(
     document_id: uuid.UUID, user: CurrentUser, session: SessionDep, kb: KnowledgeBaseDep

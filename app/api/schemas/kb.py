@@ -29,6 +29,7 @@ class DocumentOut(BaseModel):
     error: str | None = Field(description="Why it failed, in words a user can act on")
     chunk_count: int
     page_count: int | None
+    version: int = Field(description="1, raised each time the content is replaced")
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None

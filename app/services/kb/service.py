@@ -253,16 +253,7 @@ class KnowledgeBase:
         self, session: AsyncSession, user_id: uuid.UUID, upload: Upload, *, enqueue: bool = True
     ) -> KBDocument:
         """Check and store a file, record it as queued and hand it to the worker (if `enqueue`)."""
-        limit = self.settings.kb_max_upload_mb * 1024 * 1024
-        if len(upload.data) > limit:
-            raise PayloadTooLarge(
-                f"The file is over the {self.settings.kb_max_upload_mb} MB limit "
-                "(MAI_KB_MAX_UPLOAD_MB); split it into smaller files.",
-                code="file_too_large",
-                meta={"limit_bytes": limit},
-            )
-        if not upload.data.strip():
-            raise Unprocessable("The file is empty; there is nothing to index.", code="empty_file")
+        self._check_data(upload)
         filename = clean_filename(upload.filename)
         if upload.title is not None and "\x00" in upload.title:
             raise Unprocessable(
@@ -329,6 +320,64 @@ class KnowledgeBase:
         metrics.record_ingestion_job("queued")
         if enqueue:
             self.enqueue(document.id)
+        return document
+
+    def _check_data(self, upload: Upload) -> None:
+        limit = self.settings.kb_max_upload_mb * 1024 * 1024
+        if len(upload.data) > limit:
+            raise PayloadTooLarge(
+                f"The file is over the {self.settings.kb_max_upload_mb} MB limit "
+                "(MAI_KB_MAX_UPLOAD_MB); split it into smaller files.",
+                code="file_too_large",
+                meta={"limit_bytes": limit},
+            )
+        if not upload.data.strip():
+            raise Unprocessable("The file is empty; there is nothing to index.", code="empty_file")
+
+    async def replace_content(
+        self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, upload: Upload
+    ) -> KBDocument:
+        """Store a new file for a document and index it as the next version.
+
+        The old version's chunks answer searches until the new ones are written. 409 while the
+        document is still being indexed, or when the content is unchanged or another document.
+        """
+        document = await self.get(session, user_id, document_id)
+        if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
+            raise Conflict(
+                f"Version {document.version} is still {document.status}; replace the content "
+                "once it is ready or failed.",
+                code="document_busy",
+                meta={"status": document.status, "version": document.version},
+            )
+        self._check_data(upload)
+        filename = clean_filename(upload.filename)
+        kind = detect_kind(upload.data, filename)
+        sha256 = hashlib.sha256(upload.data).hexdigest()
+        if sha256 == document.sha256:
+            raise Conflict(
+                f"This is the content of version {document.version} already; nothing changed. "
+                "Use reindex to index it again.",
+                code="content_unchanged",
+                meta={"version": document.version},
+            )
+        other = await KBDocumentRepository(session).get_by_hash(user_id, sha256)
+        if other is not None:
+            raise self._duplicate(other)
+        await self.index()
+        document.filename = filename
+        document.kind = kind
+        document.size_bytes = len(upload.data)
+        document.sha256 = sha256
+        document.version += 1
+        document.status = DocumentStatus.queued.value
+        document.error = document.error_code = None
+        await asyncio.to_thread(self._write_file, self.file_path(user_id, document_id), upload.data)
+        await session.commit()
+        await session.refresh(document)
+        log.info("kb_document_replaced", document_id=str(document_id), version=document.version)
+        metrics.record_ingestion_job("queued")
+        self.enqueue(document.id)
         return document
 
     async def update_metadata(
@@ -412,7 +461,7 @@ class KnowledgeBase:
             document = await documents.get(document_id)
             if document is None:
                 return None
-            user_id, kind = document.user_id, document.kind
+            user_id, kind, version = document.user_id, document.kind, document.version
             indexed_before = document.index_name is not None
             payload_base = {
                 "user_id": str(document.user_id),
@@ -421,6 +470,7 @@ class KnowledgeBase:
                 "filename": document.filename,
                 "tags": document.tags,
                 "collection": document.collection,
+                "version": document.version,
             }
         try:
             path = self.file_path(user_id, document_id)
@@ -441,7 +491,7 @@ class KnowledgeBase:
             sparse = await asyncio.to_thread(lambda: [document_vector(c.text) for c in chunks])
             points = [
                 ChunkPoint(
-                    id=chunk_point_id(document_id, chunk.index),
+                    id=chunk_point_id(document_id, chunk.index, version),
                     dense=vector,
                     sparse_indices=indices,
                     sparse_values=values,
@@ -457,10 +507,14 @@ class KnowledgeBase:
                 )
                 for chunk, vector, (indices, values) in zip(chunks, dense, sparse, strict=True)
             ]
-            if indexed_before:
-                # A reindex may yield fewer chunks than before: drop the old ones first.
-                await index.delete_document(str(user_id), str(document_id))
+            # The previous chunks stay searchable until the new ones are in; then the ones not
+            # overwritten (an older version, or a reindex that yields fewer chunks) go.
+            previous = (
+                await index.point_ids(str(user_id), str(document_id)) if indexed_before else []
+            )
             await index.upsert(points)
+            written = {point.id for point in points}
+            await index.delete_points([p for p in previous if p not in written])
         except IngestError as error:
             return await self._finish(document_id, failed=(error.code, error.reason))
         except ServiceUnavailable as error:
@@ -507,7 +561,7 @@ class KnowledgeBase:
             if failed is not None:
                 document.status = DocumentStatus.failed.value
                 document.error_code, document.error = failed
-                document.chunk_count = 0
+                # chunk_count stays: the chunks of the last good version are still searchable.
                 log.info("kb_document_failed", document_id=str(document_id), code=failed[0])
                 metrics.record_ingestion_job("failed")
             else:

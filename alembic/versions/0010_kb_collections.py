@@ -1,0 +1,35 @@
+"""Knowledge base: a version number per document, raised when its content is replaced.
+
+Revision ID: 0010_kb_collections
+Revises: 0006_approvals
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0010_kb_collections"
+down_revision: str | Sequence[str] | None = "0006_approvals"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Add kb_documents.version (1 for every existing document)."""
+    # A database stamped back to an older revision (the old multi-head stamps) runs this again.
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("kb_documents")}
+    if "version" in columns:
+        return
+    op.add_column(
+        "kb_documents",
+        sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("1")),
+    )
+
+
+def downgrade() -> None:
+    """Drop kb_documents.version."""
+    with op.batch_alter_table("kb_documents") as batch:
+        batch.drop_column("version")
