@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = Field(default=None, ge=1, le=65536)
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
     embedding_max_tokens: int = Field(default=512, ge=16, le=131072)
+    # Knowledge base from URLs: hosts or networks (CIDR) a fetch may reach even though they are
+    # loopback, private, link-local or metadata addresses; and the time one fetch may take.
+    kb_url_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    kb_url_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+
+    @field_validator("kb_url_allowlist", mode="before")
+    @classmethod
+    def _url_allowlist(cls, value: object) -> object:
+        return _split_csv(value)
 
     llm_base_url: str = "http://localhost:1234/v1"
     llm_model: str | None = None

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 
 from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, get_resources
 from app.api.schemas.common import PageOut
-from app.api.schemas.kb import DocumentOut, DocumentPatch, SearchHitOut, SearchIn, SearchOut
+from app.api.schemas.kb import (
+    DocumentOut,
+    DocumentPatch,
+    SearchHitOut,
+    SearchIn,
+    SearchOut,
+    UrlDocumentIn,
+)
 from app.core.errors import PayloadTooLarge, ServiceUnavailable
 from app.models import DocumentStatus
 from app.repositories.vectors import SearchFilters
@@ -83,6 +90,26 @@ async def upload_document(
             tags=tags or [],
             collection=collection,
         ),
+    )
+    await AnalyticsService(resources).record_kb_event(
+        user_id=user.id,
+        kind="kb_upload",
+        details={"document_id": str(document.id), "size_bytes": document.size_bytes},
+    )
+    return DocumentOut.model_validate(document)
+
+
+@router.post("/documents/url", status_code=status.HTTP_202_ACCEPTED)
+async def upload_document_from_url(
+    body: UrlDocumentIn,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+    resources: ResourcesDep,
+) -> DocumentOut:
+    """Fetch one web page or file and index it like an upload (internal addresses refused)."""
+    document = await kb.upload_url(
+        session, user.id, body.url, title=body.title, tags=body.tags, collection=body.collection
     )
     await AnalyticsService(resources).record_kb_event(
         user_id=user.id,

@@ -30,6 +30,7 @@ class DocumentOut(BaseModel):
     chunk_count: int
     page_count: int | None
     version: int = Field(description="1, raised each time the content is replaced")
+    source_url: str | None = Field(description="The URL it was fetched from, if any")
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None
@@ -42,6 +43,17 @@ class DocumentPatch(BaseModel):
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     tags: list[str] | None = Field(default=None, max_length=20)
+    collection: str | None = Field(default=None, max_length=100)
+
+
+class UrlDocumentIn(BaseModel):
+    """A web page or file to fetch and index like an upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000, description="http:// or https:// URL")
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    tags: list[str] = Field(default_factory=list, max_length=20)
     collection: str | None = Field(default=None, max_length=100)
 
 

@@ -47,6 +47,7 @@ from app.services.kb.errors import IngestError
 from app.services.kb.parsing import detect_kind, parse
 from app.services.kb.sparse import document_vector, query_vector
 from app.services.kb.store_migration import migrate_local_store
+from app.services.kb.url_fetch import UrlGuard, fetch_url
 
 log = get_logger(__name__)
 
@@ -64,6 +65,7 @@ class Upload:
     title: str | None = None
     tags: Sequence[str] = ()
     collection: str | None = None
+    source_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +285,7 @@ class KnowledgeBase:
             collection=collection,
             status=DocumentStatus.queued.value,
             chunk_count=0,
+            source_url=upload.source_url,
         )
         try:
             await documents.add(document, tags)
@@ -304,6 +307,40 @@ class KnowledgeBase:
         if enqueue:
             self.enqueue(document.id)
         return document
+
+    async def upload_url(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        url: str,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        collection: str | None = None,
+    ) -> KBDocument:
+        """Fetch one web page or file (SSRF-guarded) and upload it, keeping the URL as source."""
+        normalise_tags(tags)  # bad tags are a 422 before anything is fetched
+        normalise_collection(collection)
+        await self.index()
+        fetched = await fetch_url(
+            url.strip(),
+            guard=UrlGuard(self.settings.kb_url_allowlist),
+            max_bytes=self.settings.kb_max_upload_mb * 1024 * 1024,
+            timeout=self.settings.kb_url_timeout_seconds,
+        )
+        default_title = PurePath(fetched.filename).stem if "." in fetched.filename else None
+        return await self.upload(
+            session,
+            user_id,
+            Upload(
+                filename=fetched.filename,
+                data=fetched.data,
+                title=title or default_title or fetched.url[:300],
+                tags=tags,
+                collection=collection,
+                source_url=url.strip(),
+            ),
+        )
 
     async def _retry_failed(
         self, session: AsyncSession, document: KBDocument, data: bytes, *, enqueue: bool
