@@ -98,8 +98,9 @@ class FastEmbedEmbedder:
                     )
                     raise EmbeddingUnavailable(
                         f"The embedding model {self._model_name} cannot be loaded {where}: "
-                        f"{str(error)[:200].rstrip('.')}. Set MAI_EMBEDDING_MODEL_PATH to a local model "
-                        "folder, or MAI_EMBEDDING_PROVIDER=openai with MAI_EMBEDDING_BASE_URL.",
+                        f"{str(error)[:200].rstrip('.')}. Set MAI_EMBEDDING_MODEL_PATH to a "
+                        "local model folder, or MAI_EMBEDDING_PROVIDER=openai with "
+                        "MAI_EMBEDDING_BASE_URL.",
                     ) from None
             return self._model
 
