@@ -1,4 +1,4 @@
-"""The `mai` command line: serve, worker, migrate, create-admin, ingest, prune.
+"""The `mai` command line: serve, worker, migrate, create-admin, ingest, prune, kb.
 
 Only typer is imported up front: every command imports what it uses, so `mai --help` and a
 misconfigured start answer at once instead of after loading the whole service.
@@ -398,6 +398,40 @@ def prune(
     with _start_errors(settings):
         for line in asyncio.run(run()):
             typer.echo(line)
+
+
+kb_cli = typer.Typer(help="Knowledge-base maintenance.", no_args_is_help=True)
+cli.add_typer(kb_cli, name="kb")
+
+
+@kb_cli.command("migrate-store")
+def kb_migrate_store() -> None:
+    """Move vectors kept in Qdrant local mode into the embedded engine (no re-embedding)."""
+    from app.core.errors import MAIError
+    from app.core.resources import close_resources, open_resources
+    from app.services.kb.service import open_knowledge_base
+
+    settings = _settings()
+    if settings.qdrant_url:
+        typer.echo("MAI_QDRANT_URL is set: the vectors live on that server, nothing to move.")
+        return
+
+    async def run() -> tuple[int, str]:
+        resources = await open_resources(settings)
+        try:
+            # Opening the index moves what local mode holds for the configured model.
+            kb = await open_knowledge_base(resources, worker=False)
+            index = await kb.index()
+            return kb.migrated_points, str(settings.kb_vectors_path / index.name)
+        finally:
+            await close_resources(resources)
+
+    try:
+        moved, where = asyncio.run(run())
+    except MAIError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{moved} point(s) moved from Qdrant local mode into {where}")
 
 
 def main() -> None:

@@ -85,7 +85,7 @@ def create_app(
                 "mai_started",
                 database="postgresql" if settings.uses_postgres else "sqlite",
                 redis=bool(settings.redis_url),
-                qdrant="server" if settings.qdrant_url else "local",
+                qdrant="server" if settings.qdrant_url else "embedded",
                 llm=settings.llm_base_url,
             )
             yield

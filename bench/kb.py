@@ -1,17 +1,19 @@
-"""Knowledge-base benchmark: ingestion throughput and search latency against plain qdrant-client.
+"""Knowledge-base benchmark: the embedded engine against Qdrant local mode and plain qdrant-client.
 
 Ingestion: synthetic text documents go through MAI's whole pipeline (store, parse, chunk, embed
-with the real MiniLM model, keyword vectors, upsert with payload) and, as the baseline, the very
-same chunk texts are embedded with fastembed and upserted with qdrant-client directly (dense
-vector only, no payload). Both use Qdrant local mode, in memory by default (`--storage disk`
-for the on-disk local mode MAI uses by default: it commits every point to SQLite, ~1-5 ms a
-point on this class of machine, which then dominates both sides).
+with the real MiniLM model, keyword vectors, upsert with payload) twice, once into the embedded
+engine (Qdrant Edge, the default without MAI_QDRANT_URL) and once into Qdrant local mode (what
+MAI used before; in memory by default, `--storage disk` for its on-disk form), and, as the
+baseline, the very same chunk texts are embedded with fastembed and upserted with qdrant-client
+directly (dense vector only, no payload).
 
-Search: the collection is filled to each size (10k, 100k chunks by default) by reusing the
-vectors computed above (with a little noise), in local mode in memory (local mode searches
-in memory either way; disk only slows down writes, by ~5 ms a point). MAI's search (query
-embedding, owner filter, hybrid = dense + sparse prefetch fused by RRF; and dense alone) is timed
-against the baseline: embed the query and `query_points` on a plain dense collection.
+Search: three stores are filled to each size (10k, 100k chunks by default) with the vectors
+computed above (plus a little noise) and the same payloads: the embedded engine, MAI on Qdrant
+local mode, and a plain dense qdrant-client local collection. Search latency is timed with the
+query vectors computed beforehand (the target excludes the query embedding): MAI's hybrid
+(dense + sparse prefetch fused by RRF, owner filter) and dense searches, and the plain baseline.
+The embedded engine is timed right after the bulk write (new segments are scanned exactly) and
+after its background optimizer has built the HNSW index.
 
     uv run python bench/kb.py                      # 10k ingestion, latency at 10k and 100k
     uv run python bench/kb.py --sizes 10000 --ingest-chunks 2000   # quicker
@@ -42,11 +44,17 @@ from app.core.config import Settings  # noqa: E402
 from app.core.db import create_engine, create_sessionmaker, upgrade_schema  # noqa: E402
 from app.core.logging import configure_logging  # noqa: E402
 from app.models import User  # noqa: E402
-from app.repositories.vectors import ChunkPoint, chunk_point_id  # noqa: E402
+from app.repositories.vectors import (  # noqa: E402
+    ChunkPoint,
+    QdrantIndex,
+    VectorIndex,
+    chunk_point_id,
+)
+from app.repositories.vectors_edge import EdgeIndex  # noqa: E402
 from app.services.kb.embeddings import create_embedder  # noqa: E402
 from app.services.kb.parsing import parse_text  # noqa: E402
 from app.services.kb.service import KnowledgeBase, Upload  # noqa: E402
-from app.services.kb.sparse import document_vector  # noqa: E402
+from app.services.kb.sparse import document_vector, query_vector  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MODEL_PATH = (ROOT / ".." / "shared" / "models" / "minilm-onnx-int8").resolve()
@@ -101,11 +109,13 @@ async def timed(run: Callable[[], Awaitable[object]], repeat: int) -> list[float
     return samples
 
 
-async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.ndarray]:
-    """Measure ingestion; return the chunk texts and their vectors for the latency part."""
+async def ingest_with(
+    args: argparse.Namespace, work: Path, engine_name: str, documents: list[str] | None
+) -> tuple[float, int, list[str], list[str]]:
+    """MAI's whole ingestion into one engine: seconds, chunks, documents and chunk texts."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        data_dir=work / "mai",
+        data_dir=work / f"mai-{engine_name}",
         embedding_model=MODEL,
         embedding_model_path=args.model_path,
         kb_chunk_tokens=args.chunk_tokens,
@@ -121,26 +131,33 @@ async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.nd
         user = User(email="bench@example.com", password_hash="-")  # noqa: S106 (never signs in)
         session.add(user)
         await session.commit()
-    storage = work / "mai-qdrant" if args.storage == "disk" else None
-    qdrant = AsyncQdrantClient(path=str(storage)) if storage else AsyncQdrantClient(":memory:")
+    qdrant: AsyncQdrantClient | None = None
+    if engine_name == "local-mode":
+        storage = work / "mai-qdrant" if args.storage == "disk" else None
+        qdrant = AsyncQdrantClient(path=str(storage)) if storage else AsyncQdrantClient(":memory:")
     embedder = create_embedder(settings)
     kb = KnowledgeBase(settings, sessionmaker, SystemClock(), qdrant, embedder)
     await kb.start(worker=False)
     await embedder.embed(["warm up the model"])
 
-    # Enough documents for the requested number of chunks (about 4 chunks a document).
-    documents: list[str] = []
     texts: list[str] = []
-    seed = 0
-    while len(texts) < args.ingest_chunks:
-        batch = make_documents(50, seed)
-        seed += 1
-        for document in batch:
+    if documents is None:
+        # Enough documents for the requested number of chunks (about 4 chunks a document).
+        documents = []
+        seed = 0
+        while len(texts) < args.ingest_chunks:
+            batch = make_documents(50, seed)
+            seed += 1
+            for document in batch:
+                _, chunks = kb.chunker.split(parse_text(document.encode()).blocks)
+                documents.append(document)
+                texts.extend(chunk.text for chunk in chunks)
+                if len(texts) >= args.ingest_chunks:
+                    break
+    else:
+        for document in documents:
             _, chunks = kb.chunker.split(parse_text(document.encode()).blocks)
-            documents.append(document)
             texts.extend(chunk.text for chunk in chunks)
-            if len(texts) >= args.ingest_chunks:
-                break
 
     start = time.perf_counter()
     mai_chunks = 0
@@ -154,11 +171,20 @@ async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.nd
         assert done.status == "ready", done.error
         mai_chunks += done.chunk_count
         if number % 200 == 199:
-            print(f"  MAI: {mai_chunks} chunks ingested", file=sys.stderr, flush=True)
-    mai_seconds = time.perf_counter() - start
+            print(f"  MAI {engine_name}: {mai_chunks} chunks", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - start
     assert mai_chunks == len(texts), (mai_chunks, len(texts))
-    await qdrant.close()
+    await kb.stop()
+    if qdrant is not None:
+        await qdrant.close()
     await engine.dispose()
+    return seconds, mai_chunks, documents, texts
+
+
+async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.ndarray]:
+    """Measure ingestion; return the chunk texts and their vectors for the latency part."""
+    edge_seconds, chunks, documents, texts = await ingest_with(args, work, "embedded", None)
+    local_seconds, _, _, _ = await ingest_with(args, work, "local-mode", documents)
 
     from fastembed import TextEmbedding
 
@@ -172,7 +198,7 @@ async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.nd
         "plain", vectors_config=qm.VectorParams(size=384, distance=qm.Distance.COSINE)
     )
     start = time.perf_counter()
-    vectors = np.array(list(model.embed(texts, batch_size=settings.embedding_batch_size)))
+    vectors = np.array(list(model.embed(texts, batch_size=64)))
     for first in range(0, len(texts), 256):
         await plain.upsert(
             "plain",
@@ -184,125 +210,165 @@ async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.nd
     plain_seconds = time.perf_counter() - start
     await plain.close()
 
-    mai_rate, plain_rate = mai_chunks / mai_seconds, len(texts) / plain_seconds
+    edge_rate, local_rate = chunks / edge_seconds, chunks / local_seconds
+    plain_rate = len(texts) / plain_seconds
     print(
-        f"ingestion  {len(documents)} documents, {mai_chunks} chunks ({args.storage}): "
-        f"MAI {mai_rate:,.0f} chunks/s ({mai_seconds:.1f} s), "
-        f"baseline {plain_rate:,.0f} chunks/s ({plain_seconds:.1f} s), "
-        f"ratio MAI/baseline {mai_rate / plain_rate:.2f}"
+        f"ingestion  {len(documents)} documents, {chunks} chunks: "
+        f"MAI embedded {edge_rate:,.0f} chunks/s ({edge_seconds:.1f} s), "
+        f"MAI local mode ({args.storage}) {local_rate:,.0f} chunks/s ({local_seconds:.1f} s), "
+        f"plain qdrant-client {plain_rate:,.0f} chunks/s ({plain_seconds:.1f} s); "
+        f"ratios embedded/local-mode {edge_rate / local_rate:.2f}, "
+        f"embedded/plain {edge_rate / plain_rate:.2f}"
     )
     return texts, vectors
 
 
-async def latency(
-    args: argparse.Namespace, work: Path, size: int, texts: list[str], vectors: np.ndarray
-) -> None:
-    """Fill both collections to `size` chunks and time searches."""
+def bench_points(
+    size: int, texts: list[str], vectors: np.ndarray, owner: str
+) -> list[list[ChunkPoint]]:
+    """`size` chunk points in batches of 1000: a quarter the searcher's, the rest three others'."""
     rng = np.random.default_rng(size)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=work / f"lat-{size}",
-        embedding_model=MODEL,
-        embedding_model_path=args.model_path,
-        log_level="WARNING",
-    )
-    embedder = create_embedder(settings)
-    mai_client = AsyncQdrantClient(":memory:")
-    engine = create_engine(settings)
-    kb = KnowledgeBase(settings, create_sessionmaker(engine), SystemClock(), mai_client, embedder)
-    index = await kb.index()
-    plain = AsyncQdrantClient(":memory:")
-    await plain.create_collection(
-        "plain", vectors_config=qm.VectorParams(size=384, distance=qm.Distance.COSINE)
-    )
-    owner = str(uuid.uuid4())
     others = [str(uuid.uuid4()) for _ in range(3)]
-    mai_fill = plain_fill = 0.0
+    batches = []
     for first in range(0, size, 1000):
         ids = range(first, min(size, first + 1000))
         base = vectors[[i % len(vectors) for i in ids]]
         noisy = base + rng.normal(0, 0.01, base.shape)
         noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-        chunk_texts = [f"{texts[i % len(texts)]} ref{i}" for i in ids]
-        # A quarter of the chunks belong to the user searching; the rest to three others.
-        users = [owner if i % 4 == 0 else others[i % 3] for i in ids]
-        started = time.perf_counter()
-        points = []
+        batch = []
         for offset, i in enumerate(ids):
-            indices, values = document_vector(chunk_texts[offset])
+            text = f"{texts[i % len(texts)]} ref{i}"
+            indices, values = document_vector(text)
             document_id = uuid.UUID(int=i // 8)
-            points.append(
+            batch.append(
                 ChunkPoint(
                     id=chunk_point_id(document_id, i),
                     dense=noisy[offset].tolist(),
                     sparse_indices=indices,
                     sparse_values=values,
                     payload={
-                        "user_id": users[offset],
+                        "user_id": owner if i % 4 == 0 else others[i % 3],
                         "document_id": str(document_id),
                         "title": f"doc {i // 8}",
                         "filename": "bench.txt",
                         "tags": [],
                         "collection": None,
+                        "collection_id": None,
                         "chunk_index": i % 8,
-                        "text": chunk_texts[offset],
+                        "text": text,
                         "page": None,
                         "section": None,
                         "start": 0,
-                        "end": len(chunk_texts[offset]),
+                        "end": len(text),
                     },
                 )
             )
-        await index.upsert(points)
-        mai_fill += time.perf_counter() - started
-        started = time.perf_counter()
-        await plain.upsert(
-            "plain",
-            points=[
-                qm.PointStruct(id=i, vector=noisy[offset].tolist()) for offset, i in enumerate(ids)
-            ],
-        )
-        plain_fill += time.perf_counter() - started
+        batches.append(batch)
+    return batches
 
+
+async def fill(index: VectorIndex, batches: list[list[ChunkPoint]]) -> float:
+    """Write every batch; the points per second."""
+    started = time.perf_counter()
+    for batch in batches:
+        await index.upsert(batch)
+    return sum(len(b) for b in batches) / (time.perf_counter() - started)
+
+
+def line(name: str, samples: list[float], base: tuple[float, float] | None) -> str:
+    """`name p50 .. p95 ..` with the ratio to the baseline."""
+    p50, p95 = percentiles(samples)
+    ratio = f" ({p50 / base[0]:.2f}x/{p95 / base[1]:.2f}x)" if base else ""
+    return f"{name} p50 {p50:.2f} ms p95 {p95:.2f} ms{ratio}"
+
+
+async def latency(
+    args: argparse.Namespace, work: Path, size: int, texts: list[str], vectors: np.ndarray
+) -> None:
+    """Fill the three stores to `size` chunks and time searches without the query embedding."""
     from fastembed import TextEmbedding
 
+    owner = str(uuid.uuid4())
+    batches = bench_points(size, texts, vectors, owner)
     model = TextEmbedding(
         model_name=MODEL, specific_model_path=str(args.model_path), cache_dir=str(work / "fe")
     )
     pick = random.Random(size)
     queries = [" ".join(pick.choice(texts).split()[3:10]) for _ in range(args.queries)]
-    cursor = {"mai": 0, "dense": 0, "plain": 0}
+    dense_queries = [v.tolist() for v in model.embed(queries)]
+    sparse_queries = [query_vector(q) for q in queries]
+    cursor = {"n": 0}
 
-    def next_query(key: str) -> str:
-        cursor[key] += 1
-        return queries[cursor[key] % len(queries)]
+    def search_run(index: VectorIndex, mode: str) -> Callable[[], Awaitable[object]]:
+        async def run() -> object:
+            cursor["n"] += 1
+            n = cursor["n"] % len(queries)
+            return await index.search(
+                user_id=owner, mode=mode, limit=5,  # type: ignore[arg-type]
+                dense=dense_queries[n], sparse=sparse_queries[n],
+            )  # fmt: skip
 
-    async def mai_hybrid() -> object:
-        return await kb.search(owner, next_query("mai"), top_k=5, mode="hybrid")
+        return run
 
-    async def mai_dense() -> object:
-        return await kb.search(owner, next_query("dense"), top_k=5, mode="dense")
-
-    async def baseline() -> object:
-        vector = (await asyncio.to_thread(lambda: list(model.embed([next_query("plain")]))))[0]
-        return await plain.query_points("plain", query=vector.tolist(), limit=5)
-
-    results = {}
-    for name, run in (("baseline", baseline), ("MAI hybrid", mai_hybrid), ("MAI dense", mai_dense)):
-        results[name] = percentiles(await timed(run, args.queries))
-    base50, base95 = results["baseline"]
-    print(
-        f"search {size:>7,} chunks: baseline dense p50 {base50:.1f} ms p95 {base95:.1f} ms; "
-        + "; ".join(
-            f"{name} p50 {p50:.1f} ms ({p50 / base50:.2f}x) p95 {p95:.1f} ms ({p95 / base95:.2f}x)"
-            for name, (p50, p95) in results.items()
-            if name != "baseline"
-        )
-        + f"; fill MAI {size / mai_fill:,.0f} points/s vs plain {size / plain_fill:,.0f} points/s"
+    plain = AsyncQdrantClient(":memory:")
+    await plain.create_collection(
+        "plain", vectors_config=qm.VectorParams(size=384, distance=qm.Distance.COSINE)
     )
-    await mai_client.close()
+    started = time.perf_counter()
+    for batch in batches:
+        await plain.upsert(
+            "plain",
+            points=[qm.PointStruct(id=p.id, vector=p.dense) for p in batch],
+        )
+    plain_fill = size / (time.perf_counter() - started)
+
+    async def plain_run() -> object:
+        cursor["n"] += 1
+        return await plain.query_points(
+            "plain", query=dense_queries[cursor["n"] % len(queries)], limit=5
+        )
+
+    base = percentiles(await timed(plain_run, args.queries))
     await plain.close()
-    await engine.dispose()
+    report = [f"plain qdrant-client dense p50 {base[0]:.2f} ms p95 {base[1]:.2f} ms"]
+
+    edge = EdgeIndex(work / f"edge-{size}", "bench", 384)
+    edge_fill = await fill(edge, batches)
+    # The write path starts the optimizer in the background; let the scan-only case be timed
+    # first, then wait for it to finish before timing the indexed case.
+    scan = await timed(search_run(edge, "hybrid"), args.queries)
+    report.append(line("embedded hybrid (just written)", scan, base))
+    started = time.perf_counter()
+    await edge.settle()
+    optimize_seconds = time.perf_counter() - started
+    report.append(
+        line("embedded hybrid", await timed(search_run(edge, "hybrid"), args.queries), base)
+    )
+    report.append(
+        line("embedded dense", await timed(search_run(edge, "dense"), args.queries), base)
+    )
+    await edge.close()
+
+    local_fill = 0.0
+    if size <= args.local_mode_max:
+        local_client = AsyncQdrantClient(":memory:")
+        local = QdrantIndex(local_client, "bench", 384, location=":memory:", owns_client=True)
+        local_fill = await fill(local, batches)
+        repeat = max(3, min(args.queries, args.local_mode_queries))
+        report.append(
+            line("local-mode hybrid", await timed(search_run(local, "hybrid"), repeat), base)
+        )
+        report.append(
+            line("local-mode dense", await timed(search_run(local, "dense"), repeat), base)
+        )
+        await local.close()
+    print(
+        f"search {size:>7,} chunks: "
+        + "; ".join(report)
+        + f"; fill embedded {edge_fill:,.0f} points/s (optimize {optimize_seconds:.1f} s), "
+        + (f"local mode {local_fill:,.0f} points/s, " if local_fill else "local mode skipped, ")
+        + f"plain {plain_fill:,.0f} points/s"
+    )
 
 
 async def main() -> None:
@@ -316,7 +382,13 @@ async def main() -> None:
         default="memory",
         help="Qdrant local mode for the ingestion part (disk adds a commit per point)",
     )
-    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument(
+        "--local-mode-max", type=int, default=100000, help="largest size timed on local mode"
+    )
+    parser.add_argument(
+        "--local-mode-queries", type=int, default=10, help="searches timed on local mode (slow)"
+    )
     parser.add_argument("--chunk-tokens", type=int, default=250, help="MiniLM reads 256 tokens")
     parser.add_argument("--model-path", type=Path, default=DEFAULT_MODEL_PATH)
     args = parser.parse_args()

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = Field(default=None, ge=1, le=65536)
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
     embedding_max_tokens: int = Field(default=512, ge=16, le=131072)
+    # Knowledge base from URLs: hosts or networks (CIDR) a fetch may reach even though they are
+    # loopback, private, link-local or metadata addresses; and the time one fetch may take.
+    kb_url_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    kb_url_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+
+    @field_validator("kb_url_allowlist", mode="before")
+    @classmethod
+    def _url_allowlist(cls, value: object) -> object:
+        return _split_csv(value)
 
     llm_base_url: str = "http://localhost:1234/v1"
     llm_model: str | None = None
@@ -460,8 +469,13 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
-        """Where Qdrant local mode keeps its files."""
+        """Where Qdrant local mode kept its files (moved to the embedded engine at start)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def kb_vectors_path(self) -> Path:
+        """Where the embedded vector engine (Qdrant Edge) keeps its shards, one per collection."""
+        return self.data_dir / "vectors"
 
     @property
     def kb_files_dir(self) -> Path:

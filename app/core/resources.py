@@ -53,7 +53,8 @@ class Resources:
     store: KeyValueStore
     redis: Redis | None
     http: httpx.AsyncClient
-    qdrant: AsyncQdrantClient
+    # The Qdrant server client; None: the knowledge base uses the embedded engine.
+    qdrant: AsyncQdrantClient | None
     rate_limiter: RateLimiter
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     ready: bool = False
@@ -82,26 +83,36 @@ class DataDirLocked(StartupError):
     label = "data dir error"
 
 
-def create_qdrant(settings: Settings) -> AsyncQdrantClient:
-    """A Qdrant client: the server at MAI_QDRANT_URL, or local mode on disk in the data dir."""
-    if settings.qdrant_url:
-        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        # The version check would warn on every start while Qdrant is down; health reports it.
-        return AsyncQdrantClient(
-            url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
-        )
-    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+def create_qdrant(settings: Settings) -> AsyncQdrantClient | None:
+    """A client for the Qdrant server at MAI_QDRANT_URL; None selects the embedded engine."""
+    if not settings.qdrant_url:
+        return None
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    # The version check would warn on every start while Qdrant is down; health reports it.
+    return AsyncQdrantClient(
+        url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
+    )
+
+
+def lock_data_dir(settings: Settings, stack: AsyncExitStack) -> None:
+    """Hold the data dir's embedded vector store for this process (released with `stack`).
+
+    The embedded engine's files belong to one process; a second server on the same folder
+    would corrupt them, so it stops at start with one line instead."""
+    import fcntl
+
+    path = settings.data_dir / "vectors.lock"
+    handle = path.open("a+")
     try:
-        return AsyncQdrantClient(path=str(settings.qdrant_path))
-    except RuntimeError as error:
-        # Qdrant local mode holds an exclusive lock on its folder for the life of the process.
-        if "already accessed" not in str(error):
-            raise
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        handle.close()
         raise DataDirLocked(
             f"the data dir {settings.data_dir.resolve()} is in use by another MAI process "
-            "(its embedded Qdrant store is locked): stop that process, give this one its own "
+            "(its embedded vector store is locked): stop that process, give this one its own "
             "MAI_DATA_DIR, or set MAI_QDRANT_URL to a Qdrant server both can share"
         ) from error
+    stack.callback(handle.close)
 
 
 async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
@@ -111,6 +122,8 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
     stack = AsyncExitStack()
     price_table = load_price_table(settings.model_prices_file)
     try:
+        if not settings.qdrant_url:
+            lock_data_dir(settings, stack)
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
         await check_database(engine, settings)
@@ -133,7 +146,8 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         stack.push_async_callback(http.aclose)
         qdrant = create_qdrant(settings)
-        stack.push_async_callback(qdrant.close)
+        if qdrant is not None:
+            stack.push_async_callback(qdrant.close)
     except BaseException:
         await stack.aclose()
         raise

@@ -42,6 +42,11 @@ class KBDocument(IdMixin, TimestampMixin, Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     page_count: Mapped[int | None] = mapped_column(Integer)
     index_name: Mapped[str | None] = mapped_column(String(200))
+    # Raised each time the content is replaced; chunk ids include it, so the chunks of a new
+    # version are written next to the old ones and the old ones removed only afterwards.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The web page or file the document was fetched from (POST /kb/documents/url).
+    source_url: Mapped[str | None] = mapped_column(String(2000))
     processed_at: Mapped[datetime | None] = mapped_column()
     tag_rows: Mapped[list[KBDocumentTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="KBDocumentTag.tag"

@@ -42,6 +42,12 @@ class KBDocumentRepository:
         await self.session.flush()
         return document
 
+    async def set_tags(self, document: KBDocument, tags: Sequence[str]) -> None:
+        """Replace a document's tags."""
+        await self.session.refresh(document, ["tag_rows"])
+        document.tag_rows = [KBDocumentTag(tag=tag) for tag in tags]
+        await self.session.flush()
+
     async def delete(self, document: KBDocument) -> None:
         """Delete a document (tags cascade)."""
         await self.session.delete(document)

@@ -1,4 +1,11 @@
-"""Every Qdrant call of the knowledge base: the collection, chunk points and searches."""
+"""The knowledge base's vector store: one interface, a Qdrant-server implementation here.
+
+`VectorIndex` is what the service uses. `QdrantIndex` talks to a Qdrant server (or to
+qdrant-client's local mode, which the repository tests and the store migration use);
+`app.repositories.vectors_edge.EdgeIndex` is the embedded engine used when MAI_QDRANT_URL is unset.
+Both store the same points (named `dense` and `sparse` vectors, the same payload) and apply
+access rules inside the vector filter, so a search never sees another user's private chunks.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from qdrant_client import AsyncQdrantClient
@@ -60,16 +67,26 @@ class VectorHit:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
-    """Optional narrowing of a search; the owner filter is always applied."""
+    """Optional narrowing of a search; the access filter is always applied.
+
+    `shared_collections` are the ids of the shared collections the caller may read: a search
+    covers the caller's own chunks plus the chunks whose `collection_id` is one of them.
+    """
 
     document_ids: Sequence[str] = ()
     tags: Sequence[str] = ()
     collection: str | None = None
+    shared_collections: Sequence[str] = ()
 
 
-def chunk_point_id(document_id: uuid.UUID | str, index: int) -> str:
-    """A stable point id per document chunk, so a reindex overwrites instead of duplicating."""
-    return str(uuid.uuid5(uuid.UUID(str(document_id)), f"chunk-{index}"))
+# The payload fields every point carries and that filters use; a server indexes them.
+KEYWORD_FIELDS = ("user_id", "document_id", "tags", "collection", "collection_id")
+
+
+def chunk_point_id(document_id: uuid.UUID | str, index: int, version: int = 1) -> str:
+    """A stable point id per document chunk and version: a reindex overwrites in place."""
+    name = f"chunk-{index}" if version == 1 else f"v{version}-chunk-{index}"
+    return str(uuid.uuid5(uuid.UUID(str(document_id)), name))
 
 
 @asynccontextmanager
@@ -89,13 +106,83 @@ async def _qdrant_errors(url: str) -> AsyncIterator[None]:
         raise
 
 
-class VectorIndex:
-    """The knowledge-base collection in Qdrant (server or local mode)."""
+class VectorIndex(Protocol):
+    """A collection of chunk points with hybrid search; every query is scoped to an owner."""
+
+    name: str
+    dimension: int
+
+    @property
+    def engine(self) -> str:
+        """Which engine stores the vectors: `qdrant-server`, `qdrant-local` or `qdrant-edge`."""
+
+    async def ensure(self) -> None:
+        """Create the collection if missing; IndexMismatch if it exists with another layout."""
+
+    async def upsert(self, points: Sequence[ChunkPoint], batch_size: int = 256) -> None:
+        """Write chunk points (an existing id is overwritten)."""
+
+    async def delete_document(self, user_id: str, document_id: str) -> None:
+        """Delete every chunk of one document of one user."""
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        """Delete chunk points by id."""
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete every chunk of one user."""
+
+    async def set_payload(self, user_id: str, document_id: str, values: dict[str, Any]) -> None:
+        """Overwrite some payload fields on every chunk of one document, vectors untouched."""
+
+    async def count(self, user_id: str, document_id: str | None = None) -> int:
+        """How many chunks a user (or one of their documents) has in the index."""
+
+    async def point_ids(self, user_id: str, document_id: str) -> list[str]:
+        """The ids of every chunk of one document."""
+
+    def export(self, batch_size: int = 256) -> AsyncIterator[list[ChunkPoint]]:
+        """Every point with its vectors and payload, in batches (used to move a store)."""
+
+    async def search(
+        self,
+        *,
+        user_id: str,
+        mode: SearchMode,
+        limit: int,
+        dense: list[float] | None,
+        sparse: tuple[list[int], list[float]] | None,
+        filters: SearchFilters | None = None,
+    ) -> list[VectorHit]:
+        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank."""
+
+    async def close(self) -> None:
+        """Release the files or connections the index holds."""
+
+
+# Qdrant's own default for reciprocal rank fusion; the embedded engine uses the same constant
+# so both implementations rank alike.
+RRF_K = 2
+
+
+def hybrid_candidates(limit: int) -> int:
+    """How many hits each of the dense and sparse searches contributes to the fusion."""
+    return max(limit * 4, 40)
+
+
+class QdrantIndex:
+    """The knowledge-base collection in Qdrant (a server, or qdrant-client's local mode)."""
 
     def __init__(
-        self, client: AsyncQdrantClient, name: str, dimension: int, *, location: str
+        self,
+        client: AsyncQdrantClient,
+        name: str,
+        dimension: int,
+        *,
+        location: str,
+        owns_client: bool = False,
     ) -> None:
         self.client = client
+        self.owns_client = owns_client
         self.name = name
         self.dimension = dimension
         self.location = location
@@ -103,8 +190,13 @@ class VectorIndex:
 
     @property
     def is_local(self) -> bool:
-        """Whether this is Qdrant local mode (files in the data dir)."""
+        """Whether this is Qdrant local mode (files in the data dir, or memory)."""
         return not self.location.startswith(("http://", "https://"))
+
+    @property
+    def engine(self) -> str:
+        """`qdrant-server`, or `qdrant-local` for qdrant-client's local mode."""
+        return "qdrant-local" if self.is_local else "qdrant-server"
 
     async def ensure(self) -> None:
         """Create the collection if missing; IndexMismatch if it exists with another layout."""
@@ -139,9 +231,9 @@ class VectorIndex:
                 )
                 # Local mode ignores payload indexes (and warns); a server uses them for filters.
                 if not self.is_local:
-                    for field in ("user_id", "document_id", "tags", "collection"):
+                    for field_name in KEYWORD_FIELDS:
                         await self.client.create_payload_index(
-                            self.name, field, qm.PayloadSchemaType.KEYWORD
+                            self.name, field_name, qm.PayloadSchemaType.KEYWORD
                         )
         self.ensured = True
 
@@ -170,10 +262,16 @@ class VectorIndex:
                 )
 
     @staticmethod
-    def _owner_filter(user_id: str, filters: SearchFilters | None = None) -> qm.Filter:
-        must: list[qm.Condition] = [
-            qm.FieldCondition(key="user_id", match=qm.MatchValue(value=user_id))
-        ]
+    def _access_filter(user_id: str, filters: SearchFilters | None = None) -> qm.Filter:
+        owner = qm.FieldCondition(key="user_id", match=qm.MatchValue(value=user_id))
+        must: list[qm.Condition] = []
+        if filters is not None and filters.shared_collections:
+            shared = qm.FieldCondition(
+                key="collection_id", match=qm.MatchAny(any=list(filters.shared_collections))
+            )
+            must.append(qm.Filter(should=[owner, shared]))
+        else:
+            must.append(owner)
         if filters is not None:
             if filters.document_ids:
                 must.append(
@@ -193,13 +291,32 @@ class VectorIndex:
                 )
         return qm.Filter(must=must)
 
+    @staticmethod
+    def _document_filter(document_id: str) -> qm.Filter:
+        return qm.Filter(
+            must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]
+        )
+
     async def delete_document(self, user_id: str, document_id: str) -> None:
-        """Delete every chunk of one document of one user."""
+        """Delete every chunk of one document (the caller has checked the right to)."""
         await self.ensure()
-        selector = self._owner_filter(user_id, SearchFilters(document_ids=[document_id]))
         async with _qdrant_errors(self.location):
             await self.client.delete(
-                self.name, points_selector=qm.FilterSelector(filter=selector), wait=True
+                self.name,
+                points_selector=qm.FilterSelector(filter=self._document_filter(document_id)),
+                wait=True,
+            )
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        """Delete chunk points by id."""
+        if not point_ids:
+            return
+        await self.ensure()
+        async with _qdrant_errors(self.location):
+            await self.client.delete(
+                self.name,
+                points_selector=qm.PointIdsList(points=list(point_ids)),
+                wait=True,
             )
 
     async def delete_user(self, user_id: str) -> None:
@@ -208,8 +325,16 @@ class VectorIndex:
         async with _qdrant_errors(self.location):
             await self.client.delete(
                 self.name,
-                points_selector=qm.FilterSelector(filter=self._owner_filter(user_id)),
+                points_selector=qm.FilterSelector(filter=self._access_filter(user_id)),
                 wait=True,
+            )
+
+    async def set_payload(self, user_id: str, document_id: str, values: dict[str, Any]) -> None:
+        """Overwrite some payload fields on every chunk of one document, vectors untouched."""
+        await self.ensure()
+        async with _qdrant_errors(self.location):
+            await self.client.set_payload(
+                self.name, payload=values, points=self._document_filter(document_id), wait=True
             )
 
     async def count(self, user_id: str, document_id: str | None = None) -> int:
@@ -218,9 +343,62 @@ class VectorIndex:
         filters = SearchFilters(document_ids=[document_id] if document_id else ())
         async with _qdrant_errors(self.location):
             result = await self.client.count(
-                self.name, count_filter=self._owner_filter(user_id, filters), exact=True
+                self.name, count_filter=self._access_filter(user_id, filters), exact=True
             )
         return int(result.count)
+
+    async def point_ids(self, user_id: str, document_id: str) -> list[str]:
+        """The ids of every chunk of one document."""
+        await self.ensure()
+        found: list[str] = []
+        offset: Any = None
+        async with _qdrant_errors(self.location):
+            while True:
+                records, offset = await self.client.scroll(
+                    self.name,
+                    scroll_filter=self._document_filter(document_id),
+                    limit=1024,
+                    offset=offset,
+                    with_payload=False,
+                    with_vectors=False,
+                )
+                found.extend(str(record.id) for record in records)
+                if offset is None:
+                    return found
+
+    async def export(self, batch_size: int = 256) -> AsyncIterator[list[ChunkPoint]]:
+        """Every point with its vectors and payload, in batches (used to move a store)."""
+        await self.ensure()
+        offset: Any = None
+        while True:
+            async with _qdrant_errors(self.location):
+                records, offset = await self.client.scroll(
+                    self.name, limit=batch_size, offset=offset, with_payload=True, with_vectors=True
+                )
+            batch: list[ChunkPoint] = []
+            for record in records:
+                vectors = record.vector if isinstance(record.vector, dict) else {}
+                dense = vectors.get(DENSE)
+                sparse = vectors.get(SPARSE)
+                batch.append(
+                    ChunkPoint(
+                        id=str(record.id),
+                        dense=[float(x) for x in dense if isinstance(x, float | int)]
+                        if isinstance(dense, list)
+                        else [],
+                        sparse_indices=list(sparse.indices)
+                        if isinstance(sparse, qm.SparseVector)
+                        else [],
+                        sparse_values=list(sparse.values)
+                        if isinstance(sparse, qm.SparseVector)
+                        else [],
+                        payload=dict(record.payload or {}),
+                    )
+                )
+            if batch:
+                yield batch
+            if offset is None:
+                return
 
     async def search(
         self,
@@ -232,9 +410,9 @@ class VectorIndex:
         sparse: tuple[list[int], list[float]] | None,
         filters: SearchFilters | None = None,
     ) -> list[VectorHit]:
-        """The best chunks of this user: dense, sparse, or both fused by reciprocal rank."""
+        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank."""
         await self.ensure()
-        owner = self._owner_filter(user_id, filters)
+        access = self._access_filter(user_id, filters)
         sparse_query = (
             qm.SparseVector(indices=sparse[0], values=sparse[1]) if sparse is not None else None
         )
@@ -242,31 +420,31 @@ class VectorIndex:
             if mode == "dense":
                 assert dense is not None
                 response = await self.client.query_points(
-                    self.name, query=dense, using=DENSE, query_filter=owner, limit=limit,
+                    self.name, query=dense, using=DENSE, query_filter=access, limit=limit,
                     with_payload=True,
                 )  # fmt: skip
             elif mode == "sparse":
                 if sparse_query is None or not sparse_query.indices:
                     return []
                 response = await self.client.query_points(
-                    self.name, query=sparse_query, using=SPARSE, query_filter=owner, limit=limit,
+                    self.name, query=sparse_query, using=SPARSE, query_filter=access, limit=limit,
                     with_payload=True,
                 )  # fmt: skip
             else:
                 assert dense is not None
-                candidates = max(limit * 4, 40)
-                prefetch = [qm.Prefetch(query=dense, using=DENSE, filter=owner, limit=candidates)]
+                candidates = hybrid_candidates(limit)
+                prefetch = [qm.Prefetch(query=dense, using=DENSE, filter=access, limit=candidates)]
                 if sparse_query is not None and sparse_query.indices:
                     prefetch.append(
                         qm.Prefetch(
-                            query=sparse_query, using=SPARSE, filter=owner, limit=candidates
+                            query=sparse_query, using=SPARSE, filter=access, limit=candidates
                         )
                     )
                 response = await self.client.query_points(
                     self.name,
                     prefetch=prefetch,
-                    query=qm.FusionQuery(fusion=qm.Fusion.RRF),
-                    query_filter=owner,
+                    query=qm.RrfQuery(rrf=qm.Rrf(k=RRF_K)),
+                    query_filter=access,
                     limit=limit,
                     with_payload=True,
                 )
@@ -274,3 +452,8 @@ class VectorIndex:
             VectorHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
             for point in response.points
         ]
+
+    async def close(self) -> None:
+        """Close the client if this index opened it (the app's client closes with its resources)."""
+        if self.owns_client:
+            await self.client.close()

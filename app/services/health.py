@@ -84,6 +84,9 @@ async def check_health(resources: Resources) -> HealthReport:
         await resources.store.ping()
 
     async def qdrant() -> dict[str, Any]:
+        if resources.qdrant is None:
+            # The embedded engine lives in this process: it is up whenever the service is.
+            return {"engine": "qdrant-edge"}
         collections = await resources.qdrant.get_collections()
         return {"collections": len(collections.collections)}
 
@@ -99,7 +102,7 @@ async def check_health(resources: Resources) -> HealthReport:
             database,
         ),
         _timed("redis", resources.store.backend, False, timeout, redis),
-        _timed("qdrant", "server" if settings.qdrant_url else "local", False, timeout, qdrant),
+        _timed("qdrant", "server" if settings.qdrant_url else "embedded", False, timeout, qdrant),
         _timed("llm", "openai-compatible", False, timeout, llm),
     )
     llm_health = components[-1]

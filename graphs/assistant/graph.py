@@ -1,7 +1,9 @@
 """The assistant graph: wiring and routers only (the nodes live in `nodes/`).
 
-    START -> route -> load_context -> call_model -(tool calls, under the cap)-> tools -> call_model
-                                                 \\-(answer, or cap reached)-> synthesize -> END
+    START -> route -> load_context -(knowledge)-> retrieve -> call_model
+                                   \\-(direct, tools)----------> call_model
+    call_model -(tool calls, under the cap)-> tools -> call_model
+               \\-(answer, or cap reached)-> synthesize -> END
 
 `builder` is exported for callers that compile with their own checkpointer (the service, tests);
 `graph` is compiled without one, for `langgraph.json` (the LangGraph server brings its own).
@@ -16,7 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from graphs.assistant.context import Context, context_of
-from graphs.assistant.nodes import call_model, load_context, route, synthesize, tools
+from graphs.assistant.nodes import call_model, load_context, retrieve, route, synthesize, tools
 from graphs.assistant.state import AssistantState, InputState, OutputState
 
 
@@ -29,17 +31,24 @@ def after_model(state: AssistantState, runtime: Runtime[Context]) -> Literal["to
     return "synthesize"
 
 
+def after_context(state: AssistantState) -> Literal["retrieve", "call_model"]:
+    """A knowledge turn searches the knowledge base before the model answers."""
+    return "retrieve" if state.get("route") == "knowledge" else "call_model"
+
+
 builder = StateGraph(
     AssistantState, context_schema=Context, input_schema=InputState, output_schema=OutputState
 )
 builder.add_node("route", route)
 builder.add_node("load_context", load_context)
+builder.add_node("retrieve", retrieve)
 builder.add_node("call_model", call_model)
 builder.add_node("tools", tools)
 builder.add_node("synthesize", synthesize)
 builder.add_edge(START, "route")
 builder.add_edge("route", "load_context")
-builder.add_edge("load_context", "call_model")
+builder.add_conditional_edges("load_context", after_context)
+builder.add_edge("retrieve", "call_model")
 builder.add_conditional_edges("call_model", after_model)
 builder.add_edge("tools", "call_model")
 builder.add_edge("synthesize", END)

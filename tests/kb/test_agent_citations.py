@@ -1,11 +1,12 @@
-"""Cited answers through the agent API: kb_search over the user's documents, [n] → citations."""
+"""Cited answers through the agent API: the knowledge route searches the user's documents
+before the model answers, and [n] markers become citations."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.conftest import AppFactory, SettingsFactory, client_for, register
-from tests.fake_llm import ask_tools, scripted, tool_call
+from tests.fake_llm import scripted
 from tests.kb.support import HashEmbedder, ingest, make_pdf
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -14,10 +15,10 @@ pytestmark = pytest.mark.usefixtures("backend")
 async def test_knowledge_answer_cites_the_users_documents(
     app_factory: AppFactory, settings_factory: SettingsFactory
 ) -> None:
+    # The model never asks for kb_search: the graph searches on its own, and [7] is invented.
     model = scripted(
         {"route": "knowledge"},
-        ask_tools(tool_call("kb_search", {"query": "ERR-4471 amber light"})),
-        "An amber light with ERR-4471 means the fan failed [1].",
+        "An amber light with ERR-4471 means the fan failed [1] [7].",
     )
     settings = settings_factory(rate_limit_per_minute=0)
     app = await app_factory(settings, embedder=HashEmbedder(), chat_model=model)
@@ -51,6 +52,9 @@ async def test_knowledge_answer_cites_the_users_documents(
         turn = response.json()
         assert turn["answer"] == "An amber light with ERR-4471 means the fan failed [1]."
         assert [c["name"] for c in turn["tool_calls"]] == ["kb_search"]
+        assert turn["tool_calls"][0]["args"] == {
+            "query": "What does the amber light with ERR-4471 mean?"
+        }
         assert "[1] Router guide (page 2" in str(turn["tool_calls"][0]["result"])
         assert "Bob" not in str(turn["tool_calls"][0]["result"])
         [citation] = turn["citations"]
@@ -67,7 +71,6 @@ async def test_knowledge_turn_when_qdrant_is_down(
 ) -> None:
     model = scripted(
         {"route": "knowledge"},
-        ask_tools(tool_call("kb_search", {"query": "holiday policy"})),
         "I could not search your documents, but usually holidays are set by HR.",
     )
     settings = settings_factory(qdrant_url="http://127.0.0.1:9", rate_limit_per_minute=0)

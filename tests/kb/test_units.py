@@ -201,6 +201,9 @@ async def test_fastembed_with_a_missing_folder_says_what_to_fix(tmp_path: Path) 
         embedding_model_path=tmp_path / "nowhere",
     )
     embedder = create_embedder(settings)
-    assert await embedder.dimension() == 384  # declared by fastembed, nothing loaded
+    # The model is loaded when the knowledge base opens its index, so every endpoint answers
+    # 503 at once instead of queueing documents that can never be embedded.
+    with pytest.raises(EmbeddingUnavailable, match="MAI_EMBEDDING_MODEL_PATH"):
+        await embedder.dimension()
     with pytest.raises(EmbeddingUnavailable, match="MAI_EMBEDDING_MODEL_PATH"):
         await embedder.embed(["hello"])

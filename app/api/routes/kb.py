@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 
 from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, get_resources
 from app.api.schemas.common import PageOut
-from app.api.schemas.kb import DocumentOut, SearchHitOut, SearchIn, SearchOut
+from app.api.schemas.kb import (
+    DocumentOut,
+    DocumentPatch,
+    SearchHitOut,
+    SearchIn,
+    SearchOut,
+    UrlDocumentIn,
+)
 from app.core.errors import PayloadTooLarge, ServiceUnavailable
 from app.models import DocumentStatus
 from app.repositories.vectors import SearchFilters
@@ -92,6 +99,26 @@ async def upload_document(
     return DocumentOut.model_validate(document)
 
 
+@router.post("/documents/url", status_code=status.HTTP_202_ACCEPTED)
+async def upload_document_from_url(
+    body: UrlDocumentIn,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+    resources: ResourcesDep,
+) -> DocumentOut:
+    """Fetch one web page or file and index it like an upload (internal addresses refused)."""
+    document = await kb.upload_url(
+        session, user.id, body.url, title=body.title, tags=body.tags, collection=body.collection
+    )
+    await AnalyticsService(resources).record_kb_event(
+        user_id=user.id,
+        kind="kb_upload",
+        details={"document_id": str(document.id), "size_bytes": document.size_bytes},
+    )
+    return DocumentOut.model_validate(document)
+
+
 @router.get("/documents")
 async def list_documents(
     user: CurrentUser,
@@ -126,6 +153,43 @@ async def read_document(
 ) -> DocumentOut:
     """One of your documents: metadata, status, chunk count and error."""
     return DocumentOut.model_validate(await kb.get(session, user.id, document_id))
+
+
+@router.patch("/documents/{document_id}")
+async def update_document(
+    document_id: uuid.UUID,
+    body: DocumentPatch,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+) -> DocumentOut:
+    """Change a document's title, tags or collection; its chunks are updated, not re-embedded."""
+    document = await kb.update_metadata(
+        session,
+        user.id,
+        document_id,
+        title=body.title,
+        tags=body.tags,
+        collection=body.collection,
+        set_collection="collection" in body.model_fields_set,
+    )
+    return DocumentOut.model_validate(document)
+
+
+@router.put("/documents/{document_id}/content", status_code=status.HTTP_202_ACCEPTED)
+async def replace_document_content(
+    document_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+    file: Annotated[UploadFile, File(description="The new file (any supported format)")],
+) -> DocumentOut:
+    """Replace a document's file: indexed as the next version, the old one answers meanwhile."""
+    data = await _read_limited(file, kb.settings.kb_max_upload_mb)
+    document = await kb.replace_content(
+        session, user.id, document_id, Upload(filename=file.filename or "upload", data=data)
+    )
+    return DocumentOut.model_validate(document)
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -29,9 +29,32 @@ class DocumentOut(BaseModel):
     error: str | None = Field(description="Why it failed, in words a user can act on")
     chunk_count: int
     page_count: int | None
+    version: int = Field(description="1, raised each time the content is replaced")
+    source_url: str | None = Field(description="The URL it was fetched from, if any")
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None
+
+
+class DocumentPatch(BaseModel):
+    """New metadata for a document; fields left out keep their value (collection null: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    tags: list[str] | None = Field(default=None, max_length=20)
+    collection: str | None = Field(default=None, max_length=100)
+
+
+class UrlDocumentIn(BaseModel):
+    """A web page or file to fetch and index like an upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000, description="http:// or https:// URL")
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    collection: str | None = Field(default=None, max_length=100)
 
 
 class SearchFiltersIn(BaseModel):

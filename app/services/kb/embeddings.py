@@ -16,7 +16,7 @@ from app.services.kb.chunking import TokenCounter, token_counter_for, truncate_t
 class EmbeddingUnavailable(ServiceUnavailable):
     """The embedding model cannot be loaded or its server does not answer."""
 
-    code = "embedding_unavailable"
+    code = "embeddings_unavailable"
 
 
 class Embedder(Protocol):
@@ -79,15 +79,28 @@ class FastEmbedEmbedder:
                         f"The embedding model folder {self.model_path} does not exist; "
                         "fix MAI_EMBEDDING_MODEL_PATH.",
                     )
-                kwargs: dict[str, Any] = {"cache_dir": str(self.cache_dir)}
+                # Never download at request time: offline, fastembed would retry for a minute
+                # before failing. The model comes from MAI_EMBEDDING_MODEL_PATH or from files
+                # already in the cache folder.
+                kwargs: dict[str, Any] = {
+                    "cache_dir": str(self.cache_dir),
+                    "local_files_only": True,
+                }
                 if self.model_path is not None:
                     kwargs["specific_model_path"] = str(self.model_path)
                 try:
                     self._model = TextEmbedding(model_name=self._model_name, **kwargs)
                 except Exception as error:  # fastembed raises ValueError/OSError/HF errors
+                    where = (
+                        f"from {self.model_path}"
+                        if self.model_path is not None
+                        else f"(no MAI_EMBEDDING_MODEL_PATH, and not in {self.cache_dir})"
+                    )
                     raise EmbeddingUnavailable(
-                        f"The embedding model {self._model_name} could not be loaded ({error}); "
-                        "set MAI_EMBEDDING_MODEL_PATH to a local model folder.",
+                        f"The embedding model {self._model_name} cannot be loaded {where}: "
+                        f"{str(error)[:200].rstrip('.')}. Set MAI_EMBEDDING_MODEL_PATH to a "
+                        "local model folder, or MAI_EMBEDDING_PROVIDER=openai with "
+                        "MAI_EMBEDDING_BASE_URL.",
                     ) from None
             return self._model
 
@@ -100,7 +113,11 @@ class FastEmbedEmbedder:
         ]
 
     async def dimension(self) -> int:
-        """The declared size of the model, or the size of a probe vector."""
+        """The model's vector size; EmbeddingUnavailable at once when it cannot be loaded."""
+        # Loading here (at start, or at the first knowledge-base call) makes every endpoint
+        # answer 503 straight away when the model is missing, instead of queueing documents
+        # that can never be embedded.
+        await asyncio.to_thread(self._load)
         if self._dimension is None:
             self._dimension = len((await self.embed(["dimension probe"]))[0])
         return self._dimension

@@ -33,17 +33,21 @@ from app.repositories.kb_documents import KBDocumentRepository
 from app.repositories.vectors import (
     ChunkPoint,
     IndexMismatch,
+    QdrantIndex,
     SearchFilters,
     SearchMode,
     VectorIndex,
     chunk_point_id,
     collection_name,
 )
+from app.repositories.vectors_edge import EdgeIndex
 from app.services.kb.chunking import Chunker, token_counter_for
 from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
 from app.services.kb.parsing import detect_kind, parse
 from app.services.kb.sparse import document_vector, query_vector
+from app.services.kb.store_migration import migrate_local_store
+from app.services.kb.url_fetch import UrlGuard, fetch_url
 
 log = get_logger(__name__)
 
@@ -61,6 +65,7 @@ class Upload:
     title: str | None = None
     tags: Sequence[str] = ()
     collection: str | None = None
+    source_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,7 @@ class KnowledgeBase:
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
-        qdrant: AsyncQdrantClient,
+        qdrant: AsyncQdrantClient | None,
         embedder: Embedder,
     ) -> None:
         self.settings = settings
@@ -148,19 +153,33 @@ class KnowledgeBase:
         self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
         self._queued: set[uuid.UUID] = set()
         self._worker: asyncio.Task[None] | None = None
+        # Points copied from Qdrant local mode into the embedded engine at this start.
+        self.migrated_points = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def index(self) -> VectorIndex:
-        """The Qdrant collection for the embedding model, created on first use."""
+        """The vector collection for the embedding model, created on first use.
+
+        A Qdrant server when MAI_QDRANT_URL is set, else the embedded engine, into which the
+        vectors an older version kept in Qdrant local mode are moved on first use.
+        """
         async with self._index_lock:
             if self._index is None:
                 dimension = await self.embedder.dimension()
                 name = self.settings.kb_qdrant_collection or collection_name(
                     self.embedder.model_name, dimension
                 )
-                location = self.settings.qdrant_url or str(self.settings.qdrant_path)
-                self._index = VectorIndex(self.qdrant, name, dimension, location=location)
+                if self.qdrant is not None:
+                    location = self.settings.qdrant_url or str(self.settings.qdrant_path)
+                    self._index = QdrantIndex(self.qdrant, name, dimension, location=location)
+                else:
+                    edge = EdgeIndex(self.settings.kb_vectors_path / name, name, dimension)
+                    await edge.ensure()
+                    self.migrated_points += await migrate_local_store(
+                        self.settings.qdrant_path, edge
+                    )
+                    self._index = edge
             await self._index.ensure()
             return self._index
 
@@ -191,6 +210,9 @@ class KnowledgeBase:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        if self._index is not None:
+            await self._index.close()
+            self._index = None
 
     async def _enqueue_pending(self) -> None:
         async with self.sessionmaker() as session:
@@ -233,16 +255,7 @@ class KnowledgeBase:
         self, session: AsyncSession, user_id: uuid.UUID, upload: Upload, *, enqueue: bool = True
     ) -> KBDocument:
         """Check and store a file, record it as queued and hand it to the worker (if `enqueue`)."""
-        limit = self.settings.kb_max_upload_mb * 1024 * 1024
-        if len(upload.data) > limit:
-            raise PayloadTooLarge(
-                f"The file is over the {self.settings.kb_max_upload_mb} MB limit "
-                "(MAI_KB_MAX_UPLOAD_MB); split it into smaller files.",
-                code="file_too_large",
-                meta={"limit_bytes": limit},
-            )
-        if not upload.data.strip():
-            raise Unprocessable("The file is empty; there is nothing to index.", code="empty_file")
+        self._check_data(upload)
         filename = clean_filename(upload.filename)
         if upload.title is not None and "\x00" in upload.title:
             raise Unprocessable(
@@ -255,6 +268,9 @@ class KnowledgeBase:
         sha256 = hashlib.sha256(upload.data).hexdigest()
         documents = KBDocumentRepository(session)
         existing = await documents.get_by_hash(user_id, sha256)
+        if existing is not None and existing.status == DocumentStatus.failed.value:
+            # The same content again after a failure is a retry, not a duplicate.
+            return await self._retry_failed(session, existing, upload.data, enqueue=enqueue)
         if existing is not None:
             raise self._duplicate(existing)
         await self.index()  # 503 now rather than a queued document that cannot be indexed
@@ -269,6 +285,7 @@ class KnowledgeBase:
             collection=collection,
             status=DocumentStatus.queued.value,
             chunk_count=0,
+            source_url=upload.source_url,
         )
         try:
             await documents.add(document, tags)
@@ -289,6 +306,171 @@ class KnowledgeBase:
         metrics.record_ingestion_job("queued")
         if enqueue:
             self.enqueue(document.id)
+        return document
+
+    async def upload_url(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        url: str,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        collection: str | None = None,
+    ) -> KBDocument:
+        """Fetch one web page or file (SSRF-guarded) and upload it, keeping the URL as source."""
+        normalise_tags(tags)  # bad tags are a 422 before anything is fetched
+        normalise_collection(collection)
+        await self.index()
+        fetched = await fetch_url(
+            url.strip(),
+            guard=UrlGuard(self.settings.kb_url_allowlist),
+            max_bytes=self.settings.kb_max_upload_mb * 1024 * 1024,
+            timeout=self.settings.kb_url_timeout_seconds,
+        )
+        default_title = PurePath(fetched.filename).stem if "." in fetched.filename else None
+        return await self.upload(
+            session,
+            user_id,
+            Upload(
+                filename=fetched.filename,
+                data=fetched.data,
+                title=title or default_title or fetched.url[:300],
+                tags=tags,
+                collection=collection,
+                source_url=url.strip(),
+            ),
+        )
+
+    async def _retry_failed(
+        self, session: AsyncSession, document: KBDocument, data: bytes, *, enqueue: bool
+    ) -> KBDocument:
+        """Queue a failed document again, restoring its stored file from the new upload."""
+        await self.index()
+        await asyncio.to_thread(
+            self._write_file, self.file_path(document.user_id, document.id), data
+        )
+        document.status = DocumentStatus.queued.value
+        document.error = document.error_code = None
+        await session.commit()
+        log.info("kb_document_retried", document_id=str(document.id))
+        metrics.record_ingestion_job("queued")
+        if enqueue:
+            self.enqueue(document.id)
+        return document
+
+    def _check_data(self, upload: Upload) -> None:
+        limit = self.settings.kb_max_upload_mb * 1024 * 1024
+        if len(upload.data) > limit:
+            raise PayloadTooLarge(
+                f"The file is over the {self.settings.kb_max_upload_mb} MB limit "
+                "(MAI_KB_MAX_UPLOAD_MB); split it into smaller files.",
+                code="file_too_large",
+                meta={"limit_bytes": limit},
+            )
+        if not upload.data.strip():
+            raise Unprocessable("The file is empty; there is nothing to index.", code="empty_file")
+
+    async def replace_content(
+        self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, upload: Upload
+    ) -> KBDocument:
+        """Store a new file for a document and index it as the next version.
+
+        The old version's chunks answer searches until the new ones are written. 409 while the
+        document is still being indexed, or when the content is unchanged or another document.
+        """
+        document = await self.get(session, user_id, document_id)
+        if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
+            raise Conflict(
+                f"Version {document.version} is still {document.status}; replace the content "
+                "once it is ready or failed.",
+                code="document_busy",
+                meta={"status": document.status, "version": document.version},
+            )
+        self._check_data(upload)
+        filename = clean_filename(upload.filename)
+        kind = detect_kind(upload.data, filename)
+        sha256 = hashlib.sha256(upload.data).hexdigest()
+        if sha256 == document.sha256:
+            raise Conflict(
+                f"This is the content of version {document.version} already; nothing changed. "
+                "Use reindex to index it again.",
+                code="content_unchanged",
+                meta={"version": document.version},
+            )
+        other = await KBDocumentRepository(session).get_by_hash(user_id, sha256)
+        if other is not None:
+            raise self._duplicate(other)
+        await self.index()
+        document.filename = filename
+        document.kind = kind
+        document.size_bytes = len(upload.data)
+        document.sha256 = sha256
+        document.version += 1
+        document.status = DocumentStatus.queued.value
+        document.error = document.error_code = None
+        await asyncio.to_thread(self._write_file, self.file_path(user_id, document_id), upload.data)
+        await session.commit()
+        await session.refresh(document)
+        log.info("kb_document_replaced", document_id=str(document_id), version=document.version)
+        metrics.record_ingestion_job("queued")
+        self.enqueue(document.id)
+        return document
+
+    async def update_metadata(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        collection: str | None = None,
+        set_collection: bool = False,
+    ) -> KBDocument:
+        """Change a document's title, tags or collection; its chunks keep their vectors.
+
+        The chunks' payloads are rewritten in the vector store first (503 there changes
+        nothing), then the row. A document still being indexed is a 409: its chunks would be
+        written with the old values.
+        """
+        document = await self.get(session, user_id, document_id)
+        if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
+            raise Conflict(
+                f"The document is {document.status}; change it once it is ready or failed.",
+                code="document_busy",
+                meta={"status": document.status},
+            )
+        new_title: str | None = None
+        if title is not None:
+            if "\x00" in title:
+                raise Unprocessable("The title contains a NUL character.", code="bad_title")
+            new_title = title.strip()[:300]
+            if not new_title:
+                raise Unprocessable("The title cannot be empty.", code="bad_title")
+        new_tags = normalise_tags(tags) if tags is not None else None
+        new_collection = normalise_collection(collection) if set_collection else None
+        values: dict[str, object] = {}
+        if new_title is not None:
+            values["title"] = new_title
+        if new_tags is not None:
+            values["tags"] = new_tags
+        if set_collection:
+            values["collection"] = new_collection
+        if not values:
+            return document
+        if document.chunk_count and document.index_name is not None:
+            index = await self.index()
+            await index.set_payload(str(user_id), str(document_id), values)
+        if new_title is not None:
+            document.title = new_title
+        if new_tags is not None:
+            await KBDocumentRepository(session).set_tags(document, new_tags)
+        if set_collection:
+            document.collection = new_collection
+        await session.commit()
+        await session.refresh(document)
+        log.info("kb_document_updated", document_id=str(document_id), fields=sorted(values))
         return document
 
     @staticmethod
@@ -316,7 +498,7 @@ class KnowledgeBase:
             document = await documents.get(document_id)
             if document is None:
                 return None
-            user_id, kind = document.user_id, document.kind
+            user_id, kind, version = document.user_id, document.kind, document.version
             indexed_before = document.index_name is not None
             payload_base = {
                 "user_id": str(document.user_id),
@@ -325,6 +507,7 @@ class KnowledgeBase:
                 "filename": document.filename,
                 "tags": document.tags,
                 "collection": document.collection,
+                "version": document.version,
             }
         try:
             path = self.file_path(user_id, document_id)
@@ -345,7 +528,7 @@ class KnowledgeBase:
             sparse = await asyncio.to_thread(lambda: [document_vector(c.text) for c in chunks])
             points = [
                 ChunkPoint(
-                    id=chunk_point_id(document_id, chunk.index),
+                    id=chunk_point_id(document_id, chunk.index, version),
                     dense=vector,
                     sparse_indices=indices,
                     sparse_values=values,
@@ -361,10 +544,14 @@ class KnowledgeBase:
                 )
                 for chunk, vector, (indices, values) in zip(chunks, dense, sparse, strict=True)
             ]
-            if indexed_before:
-                # A reindex may yield fewer chunks than before: drop the old ones first.
-                await index.delete_document(str(user_id), str(document_id))
+            # The previous chunks stay searchable until the new ones are in; then the ones not
+            # overwritten (an older version, or a reindex that yields fewer chunks) go.
+            previous = (
+                await index.point_ids(str(user_id), str(document_id)) if indexed_before else []
+            )
             await index.upsert(points)
+            written = {point.id for point in points}
+            await index.delete_points([p for p in previous if p not in written])
         except IngestError as error:
             return await self._finish(document_id, failed=(error.code, error.reason))
         except ServiceUnavailable as error:
@@ -411,7 +598,7 @@ class KnowledgeBase:
             if failed is not None:
                 document.status = DocumentStatus.failed.value
                 document.error_code, document.error = failed
-                document.chunk_count = 0
+                # chunk_count stays: the chunks of the last good version are still searchable.
                 log.info("kb_document_failed", document_id=str(document_id), code=failed[0])
                 metrics.record_ingestion_job("failed")
             else:

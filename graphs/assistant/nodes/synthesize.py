@@ -3,7 +3,8 @@
 Normally the answer is the last AI message. When the tool-call cap was hit, the pending calls
 are closed with "not run" tool messages (so the history stays valid for the next turn) and the
 answer says plainly that the limit was reached. [n] markers in the answer become citations of
-the kb_search passages of this turn.
+the kb_search passages of this turn; a marker naming no passage is removed, so every marker the
+client sees has its citation. A knowledge answer that cites nothing gets a note saying why.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from graphs.knowledge import Passage
 from graphs.tools.kb_search import CANNOT_SEARCH
 
 SNIPPET_CHARS = 300
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+(?=[.,;:!?)])")
 EMPTY_ANSWER = "I could not produce an answer to this message. Please try rephrasing it."
 NOT_RUN = "Not run: the tool-call limit for this turn was reached."
 KB_NOT_SEARCHED = (
@@ -32,6 +34,10 @@ KB_NOT_SEARCHED = (
 KB_NOTHING_FOUND = (
     "Note: no relevant passages were found in the knowledge base, so this answer is not "
     "based on your documents."
+)
+KB_NOT_CITED = (
+    "Note: this answer cites none of the passages found in your documents; check it against "
+    "them before relying on it."
 )
 
 
@@ -77,15 +83,36 @@ def cite(answer: str, passages: Sequence[Passage]) -> list[Citation]:
     return citations
 
 
+def strip_dangling_markers(answer: str, count: int) -> str:
+    """Remove [n] markers (or numbers in [n, m]) that name none of the `count` passages."""
+
+    def keep_known(match: re.Match[str]) -> str:
+        numbers = [int(piece) for piece in match.group(1).split(",")]
+        known = [str(number) for number in numbers if 1 <= number <= count]
+        return f"[{', '.join(known)}]" if known else ""
+
+    cleaned = _MARKER.sub(keep_known, answer)
+    if cleaned == answer:
+        return answer
+    return _SPACE_BEFORE_PUNCTUATION.sub("", cleaned)
+
+
 def knowledge_note(state: AssistantState, context: Context, answer: str) -> str | None:
-    """For a knowledge turn that used no passage, what the answer must admit (if it does not)."""
-    if state.get("route") != "knowledge" or state.get("passages"):
+    """For a knowledge turn that cites no passage, what the answer must admit.
+
+    Passages found but none cited: say so. No passages: "could not search" when the store was
+    unavailable, "nothing relevant" only when a search did run and came back empty.
+    """
+    if state.get("route") != "knowledge":
         return None
-    if "knowledge base" in answer.lower():
-        return None
+    passages = state.get("passages", [])
+    if passages:
+        return None if cite(answer, passages) else KB_NOT_CITED
     searched = [run for run in state.get("tool_runs", []) if run["name"] == "kb_search"]
-    could_not = context.retriever is None or any(
-        run["result"].startswith(CANNOT_SEARCH) for run in searched
+    could_not = (
+        context.retriever is None
+        or not searched
+        or any(run["result"].startswith(CANNOT_SEARCH) for run in searched)
     )
     return KB_NOT_SEARCHED if could_not else KB_NOTHING_FOUND
 
@@ -113,6 +140,8 @@ async def synthesize(state: AssistantState, runtime: Runtime[Context]) -> dict[s
     update: dict[str, Any] = {}
     if not answer:
         answer = EMPTY_ANSWER
+    if passages or state.get("route") == "knowledge":
+        answer = strip_dangling_markers(answer, len(passages))
     note = knowledge_note(state, context, answer)
     if note is not None:
         answer = f"{answer}\n\n{note}"
