@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     kb_chunk_tokens: int = Field(default=500, ge=16, le=8192)
     kb_chunk_overlap: int = Field(default=50, ge=0, le=4096)
     kb_qdrant_collection: str | None = None
+    # Knowledge-base ingestion isolation: parsing runs in a child process with these limits, and
+    # a pool of workers serves users round-robin so one user's files cannot starve the others.
+    kb_parse_max_memory_mb: int = Field(default=1024, ge=64, le=65536)
+    kb_parse_timeout_seconds: float = Field(default=120.0, gt=0, le=86400)
+    kb_max_text_chars: int = Field(default=5_000_000, ge=1000, le=500_000_000)
+    kb_workers: int = Field(default=2, ge=1, le=64)
     embedding_provider: Literal["fastembed", "openai"] = "fastembed"
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     embedding_model_path: Path | None = None

@@ -88,6 +88,15 @@ class KBDocumentRepository:
         )
         return list(result.scalars().all())
 
+    async def queued(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(document, owner) of the documents waiting for the worker, oldest first."""
+        result = await self.session.execute(
+            select(KBDocument.id, KBDocument.user_id)
+            .where(KBDocument.status == DocumentStatus.queued.value)
+            .order_by(KBDocument.created_at)
+        )
+        return [(row[0], row[1]) for row in result.all()]
+
     async def requeue_interrupted(self) -> int:
         """Put documents left `processing` by a stop back in the queue; how many there were."""
         result = await self.session.execute(

@@ -121,9 +121,7 @@ class Chunker:
                 pieces.append((cursor, match.start()))
                 cursor = match.end()
             pieces.append((cursor, len(block.text)))
-            for a, b in pieces:
-                if a >= b:
-                    continue
+            for a, b in _bounded(block.text, pieces):
                 spans = self.counter.spans(block.text[a:b])
                 if not spans:
                     continue
@@ -137,11 +135,13 @@ class Chunker:
         return units
 
     def split(self, blocks: list[Block]) -> tuple[str, list[Chunk]]:
-        """The extracted text and its chunks, in document order."""
+        """The extracted text and its chunks, in document order (linear in the text's length)."""
         text, starts = extracted_text(blocks)
         units = self._units(text, blocks, starts)
         chunks: list[Chunk] = []
         current: list[_Unit] = []
+        size = 0  # tokens in `current`, kept as a running total so packing stays linear
+        has_body = False
 
         def emit() -> None:
             first, last = current[0], current[-1]
@@ -153,17 +153,15 @@ class Chunker:
                     end=last.end,
                     page=first.page,
                     section=first.section,
-                    tokens=sum(unit.tokens for unit in current),
+                    tokens=size,
                 )
             )
 
         for unit in units:
-            has_body = any(not u.heading for u in current)
             # A heading or a new PDF page starts a new chunk, so sections and pages cite exactly.
             new_section = (unit.heading and has_body) or (
                 bool(current) and unit.page != current[-1].page
             )
-            size = sum(u.tokens for u in current)
             if current and (new_section or size + unit.tokens > self.max_tokens):
                 emit()
                 carry: list[_Unit] = []
@@ -172,12 +170,38 @@ class Chunker:
                     for previous in reversed(current):
                         if previous.tokens > budget or previous.heading:
                             break
-                        carry.insert(0, previous)
+                        carry.append(previous)
                         budget -= previous.tokens
-                while carry and sum(u.tokens for u in carry) + unit.tokens > self.max_tokens:
-                    carry.pop(0)
-                current = carry
+                    carry.reverse()
+                carried = sum(u.tokens for u in carry)
+                while carry and carried + unit.tokens > self.max_tokens:
+                    carried -= carry.pop(0).tokens
+                current, size = carry, carried
+                has_body = any(not u.heading for u in current)
             current.append(unit)
-        if current and (any(not u.heading for u in current) or not chunks):
+            size += unit.tokens
+            has_body = has_body or not unit.heading
+        if current and (has_body or not chunks):
             emit()
         return text, chunks
+
+
+# Sentences longer than this are cut at whitespace before tokenizing, so a tokenizer never
+# sees a multi-megabyte string (its memory grows with the input it is given at once).
+MAX_PIECE_CHARS = 2000
+
+
+def _bounded(text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The non-empty (start, end) pieces, with those over MAX_PIECE_CHARS cut at whitespace."""
+    out: list[tuple[int, int]] = []
+    for a, b in pieces:
+        while b - a > MAX_PIECE_CHARS:
+            limit = a + MAX_PIECE_CHARS
+            cut = max(text.rfind(" ", a + MAX_PIECE_CHARS // 2, limit), text.rfind("\n", a, limit))
+            if cut <= a:
+                cut = limit
+            out.append((a, cut))
+            a = cut
+        if a < b:
+            out.append((a, b))
+    return out

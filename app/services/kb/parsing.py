@@ -165,8 +165,16 @@ def detect_kind(data: bytes, filename: str) -> str:
     return sniffed
 
 
+# A DOCX is a handful of XML parts plus media; thousands of members or parts that inflate far
+# beyond what text XML compresses to are archive bombs, refused before any member is read.
+MAX_ZIP_MEMBERS = 1000
+MAX_ZIP_RATIO = 100
+# Members (and archives) smaller than this may compress as well as they like.
+ZIP_RATIO_FLOOR_BYTES = 1_000_000
+
+
 def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
-    """Refuse archives whose members would unpack beyond the limit, before reading any member."""
+    """Refuse archives by total unpacked size, member count and compression ratio, unread."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
@@ -174,6 +182,12 @@ def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
         raise IngestError(
             "corrupt_file", f"The DOCX file is damaged and cannot be opened ({error})."
         ) from None
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise IngestError(
+            "suspicious_archive",
+            f"The DOCX holds {len(members):,} files, over the limit of {MAX_ZIP_MEMBERS:,} "
+            "files per archive; this looks like a zip bomb and was not opened.",
+        )
     total = sum(member.file_size for member in members)
     if total > max_unpacked_bytes:
         raise IngestError(
@@ -182,23 +196,66 @@ def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
             f"{max_unpacked_bytes / 1e6:,.0f} MB limit (MAI_KB_MAX_UNPACKED_MB); "
             "split the document or remove embedded media.",
         )
+    if total > ZIP_RATIO_FLOOR_BYTES and total > MAX_ZIP_RATIO * max(len(data), 1):
+        raise IngestError(
+            "suspicious_archive",
+            f"The DOCX would unpack to {total:,} bytes from {len(data):,} (a compression ratio "
+            f"over {MAX_ZIP_RATIO}:1); this looks like a zip bomb and was not opened.",
+        )
     for member in members:
-        # A tiny member that claims to expand enormously is a zip bomb, even under the total.
-        if member.file_size > 10_000_000 and member.file_size > 200 * max(member.compress_size, 1):
+        # One tiny member that expands enormously is a bomb even when the whole file is not.
+        if member.file_size > ZIP_RATIO_FLOOR_BYTES and member.file_size > MAX_ZIP_RATIO * max(
+            member.compress_size, 1
+        ):
             raise IngestError(
-                "unpacked_too_large",
-                f"The DOCX member {member.filename} expands {member.file_size:,} bytes from "
-                f"{member.compress_size:,}; this looks like a zip bomb and was not opened.",
+                "suspicious_archive",
+                f"The DOCX member {member.filename} expands to {member.file_size:,} bytes from "
+                f"{member.compress_size:,} (a compression ratio over {MAX_ZIP_RATIO}:1); this "
+                "looks like a zip bomb and was not opened.",
             )
+
+
+# Lines longer than this are broken at a space before parsing: markup parsers and tokenizers
+# then see bounded lines, so a single multi-megabyte line costs what its length costs.
+MAX_LINE_CHARS = 4000
+
+
+def split_long_lines(text: str, max_chars: int = MAX_LINE_CHARS) -> str:
+    """The text with every line over `max_chars` broken at whitespace (or hard) into lines."""
+    if len(text) <= max_chars or not any(len(line) > max_chars for line in text.split("\n")):
+        return text
+    out: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > max_chars:
+            cut = line.rfind(" ", max_chars // 2, max_chars)
+            if cut <= 0:
+                cut = max_chars
+            out.append(line[:cut])
+            line = line[cut:].lstrip(" ")
+        out.append(line)
+    return "\n".join(out)
+
+
+def check_text_size(length: int, max_text_chars: int) -> None:
+    """Refuse a document whose text is over MAI_KB_MAX_TEXT_CHARS, with a reason naming it."""
+    if length > max_text_chars:
+        raise IngestError(
+            "text_too_long",
+            f"The document has {length:,} characters of text, over the {max_text_chars:,} "
+            "limit (MAI_KB_MAX_TEXT_CHARS); split it into smaller files.",
+        )
 
 
 def _paragraphs(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"\n\s*\n", text) if part.strip()]
 
 
-def parse_text(data: bytes) -> ParsedDocument:
+def parse_text(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocument:
     """Plain text: paragraphs separated by blank lines."""
     text = _decode(data) or ""
+    if max_text_chars is not None:
+        check_text_size(len(text), max_text_chars)
+    text = split_long_lines(text)
     return ParsedDocument([Block(part) for part in _paragraphs(text)])
 
 
@@ -337,11 +394,14 @@ def _inline_text(token: Any) -> str:
     return "".join(parts).strip()
 
 
-def parse_markdown(data: bytes) -> ParsedDocument:
+def parse_markdown(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocument:
     """Markdown (CommonMark + tables): headings start sections; formatting marks are dropped."""
     from markdown_it import MarkdownIt
 
     text = _decode(data) or ""
+    if max_text_chars is not None:
+        check_text_size(len(text), max_text_chars)
+    text = split_long_lines(text)
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     blocks: list[Block] = []
     section: str | None = None
@@ -371,8 +431,14 @@ def parse_markdown(data: bytes) -> ParsedDocument:
     return ParsedDocument(blocks, title=title)
 
 
-def parse(data: bytes, kind: str, *, max_unpacked_bytes: int) -> ParsedDocument:
-    """Extract the text of a document of a detected kind; IngestError when there is none."""
+def parse(
+    data: bytes, kind: str, *, max_unpacked_bytes: int, max_text_chars: int | None = None
+) -> ParsedDocument:
+    """Extract the text of a document of a detected kind; IngestError when there is none.
+
+    With `max_text_chars`, a document with more text than that fails instead of being indexed
+    in part.
+    """
     if kind == "pdf":
         parsed = parse_pdf(data)
     elif kind == "docx":
@@ -380,9 +446,11 @@ def parse(data: bytes, kind: str, *, max_unpacked_bytes: int) -> ParsedDocument:
     elif kind == "html":
         parsed = parse_html(data)
     elif kind == "markdown":
-        parsed = parse_markdown(data)
+        parsed = parse_markdown(data, max_text_chars=max_text_chars)
     else:
-        parsed = parse_text(data)
+        parsed = parse_text(data, max_text_chars=max_text_chars)
+    if max_text_chars is not None:
+        check_text_size(sum(len(block.text) for block in parsed.blocks), max_text_chars)
     if not any(block.text.strip() for block in parsed.blocks):
         hint = (
             " It may be a scanned PDF: run OCR on it first."

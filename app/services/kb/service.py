@@ -42,7 +42,9 @@ from app.repositories.vectors import (
 from app.services.kb.chunking import Chunker, token_counter_for
 from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
-from app.services.kb.parsing import detect_kind, parse
+from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_isolated
+from app.services.kb.parsing import detect_kind
+from app.services.kb.scheduler import FairQueue
 from app.services.kb.sparse import document_vector, query_vector
 
 log = get_logger(__name__)
@@ -50,6 +52,8 @@ log = get_logger(__name__)
 MAX_TAGS = 20
 # Documents queued by another process (a second worker, `mai ingest`) are found by this rescan.
 RESCAN_SECONDS = 30.0
+# How long deleting a document waits for its ingestion to stop.
+CANCEL_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +149,10 @@ class KnowledgeBase:
         )
         self._index: VectorIndex | None = None
         self._index_lock = asyncio.Lock()
-        self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
-        self._queued: set[uuid.UUID] = set()
-        self._worker: asyncio.Task[None] | None = None
+        # One worker stays free for other users while one user's files keep the rest busy.
+        self._queue = FairQueue(per_user=max(1, settings.kb_workers - 1))
+        self._in_progress: dict[uuid.UUID, asyncio.Task[KBDocument | None]] = {}
+        self._workers: list[asyncio.Task[None]] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -182,46 +187,77 @@ class KnowledgeBase:
         if interrupted:
             log.info("kb_documents_requeued", count=interrupted)
         await self._enqueue_pending()
-        self._worker = asyncio.create_task(self._run_worker(), name="kb-ingest-worker")
+        self._workers = [
+            asyncio.create_task(self._run_worker(), name=f"kb-ingest-worker-{number}")
+            for number in range(self.settings.kb_workers)
+        ]
+        self._workers.append(asyncio.create_task(self._run_rescan(), name="kb-ingest-rescan"))
 
     async def stop(self) -> None:
-        """Stop the worker; a document it was processing is picked up again at the next start."""
-        if self._worker is not None:
-            self._worker.cancel()
+        """Stop the workers; documents they were processing are picked up at the next start."""
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await task
+        self._workers = []
 
     async def _enqueue_pending(self) -> None:
         async with self.sessionmaker() as session:
-            pending = await KBDocumentRepository(session).queued_ids()
-        for document_id in pending:
-            self.enqueue(document_id)
+            pending = await KBDocumentRepository(session).queued()
+        for document_id, user_id in pending:
+            self.enqueue(document_id, user_id)
 
-    def enqueue(self, document_id: uuid.UUID) -> None:
-        """Hand a document to the worker (once)."""
-        if document_id not in self._queued:
-            self._queued.add(document_id)
-            self._queue.put_nowait(document_id)
+    def enqueue(self, document_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Hand a document to the workers (once), in its owner's line."""
+        self._queue.put(document_id, user_id)
+
+    async def _run_rescan(self) -> None:
+        while True:
+            await asyncio.sleep(RESCAN_SECONDS)
+            try:
+                await self._enqueue_pending()
+            except Exception:
+                log.exception("kb_rescan_failed")
 
     async def _run_worker(self) -> None:
         while True:
+            document_id, _ = await self._queue.get()
+            # Its own task, so cancelling one document's ingestion leaves the worker running.
+            task = asyncio.create_task(self.process(document_id), name=f"kb-ingest-{document_id}")
+            self._in_progress[document_id] = task
             try:
-                document_id = await asyncio.wait_for(self._queue.get(), timeout=RESCAN_SECONDS)
-            except TimeoutError:
-                try:
-                    await self._enqueue_pending()
-                except Exception:
-                    log.exception("kb_rescan_failed")
-                continue
-            try:
-                await self.process(document_id)
+                await asyncio.wait({task})
             except asyncio.CancelledError:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
                 raise
-            except Exception:
-                log.exception("kb_worker_error", document_id=str(document_id))
             finally:
-                self._queued.discard(document_id)
+                self._in_progress.pop(document_id, None)
+                self._queue.done(document_id)
+            if task.cancelled():
+                log.info("kb_ingest_cancelled", document_id=str(document_id))
+            elif (error := task.exception()) is not None:
+                log.error(
+                    "kb_worker_error", document_id=str(document_id), error=type(error).__name__
+                )
+
+    async def cancel_ingestion(self, document_id: uuid.UUID) -> bool:
+        """Stop a document's ingestion: drop it from the queue, or stop its work in progress.
+
+        The parse child is killed at once and the wait for the rest (an embedding call) is
+        bounded by CANCEL_WAIT_SECONDS. The document's row is left as it is: deleting or
+        replacing the content is the caller's next step. True if there was anything to stop.
+        """
+        waiting = self._queue.discard(document_id)
+        task = self._in_progress.get(document_id)
+        if task is None:
+            return waiting
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
+        log.info("kb_ingest_cancel_requested", document_id=str(document_id), done=task.done())
+        return True
 
     # --- ingestion -------------------------------------------------------------------------
 
@@ -288,7 +324,7 @@ class KnowledgeBase:
         log.info("kb_document_uploaded", document_id=str(document.id), kind=kind)
         metrics.record_ingestion_job("queued")
         if enqueue:
-            self.enqueue(document.id)
+            self.enqueue(document.id, user_id)
         return document
 
     @staticmethod
@@ -335,11 +371,16 @@ class KnowledgeBase:
                     "file_missing",
                     "The stored file is missing from the data directory; upload it again.",
                 ) from None
-            max_unpacked = self.settings.kb_max_unpacked_mb * 1024 * 1024
-            parsed = await asyncio.to_thread(parse, data, kind, max_unpacked_bytes=max_unpacked)
-            _, chunks = await asyncio.to_thread(self.chunker.split, parsed.blocks)
-            if not chunks:
-                raise IngestError("no_text", "No text could be extracted from this document.")
+            parsed = await parse_isolated(data, kind, self.parse_limits(), self.chunking_spec())
+            del data
+            log.info(
+                "kb_document_parsed",
+                document_id=str(document_id),
+                chunks=len(parsed.chunks),
+                seconds=round(parsed.seconds, 3),
+                peak_rss_mb=round(parsed.peak_rss_bytes / 1e6, 1),
+            )
+            chunks = parsed.chunks
             index = await self.index()
             dense = await self.embedder.embed([chunk.text for chunk in chunks])
             sparse = await asyncio.to_thread(lambda: [document_vector(c.text) for c in chunks])
@@ -361,10 +402,11 @@ class KnowledgeBase:
                 )
                 for chunk, vector, (indices, values) in zip(chunks, dense, sparse, strict=True)
             ]
-            if indexed_before:
-                # A reindex may yield fewer chunks than before: drop the old ones first.
-                await index.delete_document(str(user_id), str(document_id))
-            await index.upsert(points)
+            # Shielded: a cancel arriving mid-write waits for it, so the caller's delete that
+            # follows the cancel removes every vector written.
+            await asyncio.shield(
+                self._write_points(index, user_id, document_id, points, indexed_before)
+            )
         except IngestError as error:
             return await self._finish(document_id, failed=(error.code, error.reason))
         except ServiceUnavailable as error:
@@ -388,6 +430,36 @@ class KnowledgeBase:
             chunk_count=len(points),
             page_count=parsed.page_count,
             index_name=index.name,
+        )
+
+    @staticmethod
+    async def _write_points(
+        index: VectorIndex,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        points: list[ChunkPoint],
+        indexed_before: bool,
+    ) -> None:
+        if indexed_before:
+            # A reindex may yield fewer chunks than before: drop the old ones first.
+            await index.delete_document(str(user_id), str(document_id))
+        await index.upsert(points)
+
+    def parse_limits(self) -> ParseLimits:
+        """The limits every document's parse runs under (from MAI_KB_* settings)."""
+        return ParseLimits(
+            max_memory_mb=self.settings.kb_parse_max_memory_mb,
+            timeout_seconds=self.settings.kb_parse_timeout_seconds,
+            max_text_chars=self.settings.kb_max_text_chars,
+            max_unpacked_bytes=self.settings.kb_max_unpacked_mb * 1024 * 1024,
+        )
+
+    def chunking_spec(self) -> ChunkingSpec:
+        """How the parse child chunks: the model's tokenizer and the configured sizes."""
+        return ChunkingSpec(
+            model_path=self.settings.embedding_model_path,
+            max_tokens=self.settings.kb_chunk_tokens,
+            overlap=self.settings.kb_chunk_overlap,
         )
 
     async def _finish(
@@ -465,13 +537,14 @@ class KnowledgeBase:
         """Delete a document: its vectors first (503 if Qdrant is down), then file and rows."""
         document = await self.get(session, user_id, document_id)
         index = await self.index()
+        await self.cancel_ingestion(document_id)
         await index.delete_document(str(user_id), str(document_id))
         await KBDocumentRepository(session).delete(document)
         await session.commit()
+        # A rescan may have queued it again between the cancel and the commit; with its row
+        # gone it can no longer be claimed, and this drops it from the queue as well.
+        await self.cancel_ingestion(document_id)
         await asyncio.to_thread(self.file_path(user_id, document_id).unlink, missing_ok=True)
-        if document_id in self._queued:
-            # The worker may be embedding it right now; it finds the row gone and cleans up.
-            log.info("kb_document_deleted_while_pending", document_id=str(document_id))
         log.info("kb_document_deleted", document_id=str(document_id))
 
     async def reindex(
@@ -490,7 +563,7 @@ class KnowledgeBase:
         document.error = document.error_code = None
         await session.commit()
         metrics.record_ingestion_job("queued")
-        self.enqueue(document.id)
+        self.enqueue(document.id, user_id)
         return document
 
     async def purge_user(self, user_id: uuid.UUID) -> None:
