@@ -44,6 +44,7 @@ class ChunkingSpec:
     model_path: Path | None
     max_tokens: int
     overlap: int
+    min_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,13 @@ class ParseOutcome:
 
 
 def parse_and_chunk(
-    data: bytes, kind: str, limits: ParseLimits, spec: ChunkingSpec
+    data: bytes, kind: str, limits: ParseLimits, spec: ChunkingSpec, title: str | None = None
 ) -> ParseOutcome:
-    """Parse and chunk a document in this process (the child's work; no limits enforced here)."""
+    """Parse and chunk a document in this process (the child's work; no limits enforced here).
+
+    The document's own title (HTML title, PDF/DOCX metadata, first heading) goes first in every
+    chunk's context; `title` is used when it has none.
+    """
     import resource
 
     started = time.perf_counter()
@@ -70,8 +75,10 @@ def parse_and_chunk(
         max_unpacked_bytes=limits.max_unpacked_bytes,
         max_text_chars=limits.max_text_chars,
     )
-    chunker = Chunker(token_counter_for(spec.model_path), spec.max_tokens, spec.overlap)
-    _, chunks = chunker.split(parsed.blocks)
+    chunker = Chunker(
+        token_counter_for(spec.model_path), spec.max_tokens, spec.overlap, spec.min_tokens
+    )
+    _, chunks = chunker.split(parsed.blocks, parsed.title or title)
     if not chunks:
         raise IngestError("no_text", "No text could be extracted from this document.")
     # ru_maxrss is in kilobytes on Linux.
@@ -95,7 +102,12 @@ def _memory_error(limits: ParseLimits) -> tuple[str, str, str]:
 
 
 def _child_main(
-    connection: Connection, data: bytes, kind: str, limits: ParseLimits, spec: ChunkingSpec
+    connection: Connection,
+    data: bytes,
+    kind: str,
+    limits: ParseLimits,
+    spec: ChunkingSpec,
+    title: str | None,
 ) -> None:
     """Entry point of the parse child: set the limits, do the work, send back one message."""
     import resource
@@ -107,7 +119,7 @@ def _child_main(
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     message: tuple[Any, ...]
     try:
-        message = ("ok", parse_and_chunk(data, kind, limits, spec))
+        message = ("ok", parse_and_chunk(data, kind, limits, spec, title))
     except IngestError as error:
         message = ("error", error.code, error.reason)
     except MemoryError:
@@ -138,7 +150,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 async def parse_isolated(
-    data: bytes, kind: str, limits: ParseLimits, spec: ChunkingSpec
+    data: bytes, kind: str, limits: ParseLimits, spec: ChunkingSpec, title: str | None = None
 ) -> ParseOutcome:
     """Parse and chunk a document in a child process under the limits.
 
@@ -150,7 +162,7 @@ async def parse_isolated(
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(  # type: ignore[attr-defined]
         target=_child_main,
-        args=(sender, data, kind, limits, spec),
+        args=(sender, data, kind, limits, spec, title),
         name="mai-kb-parse",
         daemon=True,
     )

@@ -39,7 +39,7 @@ from app.repositories.vectors import (
     chunk_point_id,
     collection_name,
 )
-from app.services.kb.chunking import Chunker, token_counter_for
+from app.services.kb.chunking import Chunker, chunk_size, token_counter_for
 from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
 from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_isolated
@@ -83,6 +83,7 @@ class SearchResult:
     chunk_index: int
     tags: list[str] = field(default_factory=list)
     collection: str | None = None
+    heading_path: list[str] = field(default_factory=list)
 
 
 def normalise_tags(raw: Sequence[str]) -> list[str]:
@@ -142,10 +143,12 @@ class KnowledgeBase:
         self.clock = clock
         self.qdrant = qdrant
         self.embedder = embedder
+        spec = self.chunking_spec()
         self.chunker = Chunker(
             token_counter_for(settings.embedding_model_path),
-            settings.kb_chunk_tokens,
-            settings.kb_chunk_overlap,
+            spec.max_tokens,
+            spec.overlap,
+            spec.min_tokens,
         )
         self._index: VectorIndex | None = None
         self._index_lock = asyncio.Lock()
@@ -352,7 +355,9 @@ class KnowledgeBase:
             document = await documents.get(document_id)
             if document is None:
                 return None
-            user_id, kind = document.user_id, document.kind
+            user_id, kind, title = document.user_id, document.kind, document.title
+            # A title the user did not give is the file name's stem until the document has one.
+            untitled = title in (PurePath(document.filename).stem, document.filename)
             indexed_before = document.index_name is not None
             payload_base = {
                 "user_id": str(document.user_id),
@@ -371,7 +376,12 @@ class KnowledgeBase:
                     "file_missing",
                     "The stored file is missing from the data directory; upload it again.",
                 ) from None
-            parsed = await parse_isolated(data, kind, self.parse_limits(), self.chunking_spec())
+            parsed = await parse_isolated(
+                data, kind, self.parse_limits(), self.chunking_spec(), title
+            )
+            new_title = parsed.title[:300] if untitled and parsed.title else None
+            if new_title:
+                payload_base["title"] = new_title
             del data
             log.info(
                 "kb_document_parsed",
@@ -382,8 +392,11 @@ class KnowledgeBase:
             )
             chunks = parsed.chunks
             index = await self.index()
-            dense = await self.embedder.embed([chunk.text for chunk in chunks])
-            sparse = await asyncio.to_thread(lambda: [document_vector(c.text) for c in chunks])
+            # The context line (title and heading path) is embedded, not stored in the text.
+            dense = await self.embedder.embed([chunk.embed_text for chunk in chunks])
+            sparse = await asyncio.to_thread(
+                lambda: [document_vector(c.embed_text) for c in chunks]
+            )
             points = [
                 ChunkPoint(
                     id=chunk_point_id(document_id, chunk.index),
@@ -396,6 +409,7 @@ class KnowledgeBase:
                         "text": chunk.text,
                         "page": chunk.page,
                         "section": chunk.section,
+                        "heading_path": list(chunk.path),
                         "start": chunk.start,
                         "end": chunk.end,
                     },
@@ -430,6 +444,7 @@ class KnowledgeBase:
             chunk_count=len(points),
             page_count=parsed.page_count,
             index_name=index.name,
+            title=new_title,
         )
 
     @staticmethod
@@ -455,11 +470,23 @@ class KnowledgeBase:
         )
 
     def chunking_spec(self) -> ChunkingSpec:
-        """How the parse child chunks: the model's tokenizer and the configured sizes."""
+        """How the parse child chunks: the model's tokenizer, window and the configured sizes."""
+        settings = self.settings
+        size = chunk_size(
+            settings.kb_chunk_tokens,
+            settings.embedding_model_path,
+            settings.embedding_model,
+            settings.embedding_max_tokens,
+        )
+        overlap = settings.kb_chunk_overlap
+        if settings.kb_chunk_tokens is None:
+            # The size follows the model, so the configured overlap may not fit in it.
+            overlap = min(overlap, size // 4)
         return ChunkingSpec(
-            model_path=self.settings.embedding_model_path,
-            max_tokens=self.settings.kb_chunk_tokens,
-            overlap=self.settings.kb_chunk_overlap,
+            model_path=settings.embedding_model_path,
+            max_tokens=size,
+            overlap=overlap,
+            min_tokens=settings.kb_min_chunk_tokens,
         )
 
     async def _finish(
@@ -471,6 +498,7 @@ class KnowledgeBase:
         chunk_count: int = 0,
         page_count: int | None = None,
         index_name: str | None = None,
+        title: str | None = None,
     ) -> KBDocument | None:
         async with self.sessionmaker() as session:
             document = await KBDocumentRepository(session).get(document_id)
@@ -492,6 +520,8 @@ class KnowledgeBase:
                 document.chunk_count = chunk_count
                 document.page_count = page_count
                 document.index_name = index_name
+                if title:
+                    document.title = title
                 log.info("kb_document_ready", document_id=str(document_id), chunks=chunk_count)
                 metrics.record_ingestion_job("succeeded")
                 metrics.record_chunks_indexed(chunk_count)
@@ -617,6 +647,7 @@ class KnowledgeBase:
                 chunk_index=int(hit.payload.get("chunk_index", 0)),
                 tags=list(hit.payload.get("tags") or []),
                 collection=hit.payload.get("collection"),
+                heading_path=[str(part) for part in hit.payload.get("heading_path") or []],
             )
             for hit in hits
         ]
