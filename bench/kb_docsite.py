@@ -56,7 +56,7 @@ def quantile(values: list[int], q: float) -> int:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run(model_path: Path, work: Path) -> None:
+async def run(model_path: Path, work: Path, *, misses: bool = False) -> None:
     """Ingest the site, print chunk statistics and hit rates."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -117,6 +117,8 @@ async def run(model_path: Path, work: Path) -> None:
             hits = await kb.search(str(user.id), question, top_k=10, mode=mode)  # type: ignore[arg-type]
             ranked = [ids.get(hit.document_id) for hit in hits]
             rank = ranked.index(slug) + 1 if slug in ranked else 99
+            if misses and rank > 1:
+                print(f"  {mode} rank {rank}: {question!r} (top: {ranked[:3]})")
             scores["keyword" if keyword else "paraphrased"].append(rank)
         line = []
         for kind, ranks in scores.items():
@@ -133,9 +135,10 @@ def main() -> None:
     """Parse arguments and run the benchmark in a temporary folder."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-path", type=Path, default=default_model_path())
+    parser.add_argument("--misses", action="store_true", help="list questions not at rank 1")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run(args.model_path.resolve(), Path(folder)))
+        asyncio.run(run(args.model_path.resolve(), Path(folder), misses=args.misses))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from app.services.kb.chunking import (
 from app.services.kb.html_parsing import parse_html
 from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_and_chunk
 from app.services.kb.parsing import parse_markdown
+from app.services.kb.sparse import average_terms, document_vector
 from tests.conftest import Account
 from tests.kb.docsite_corpus import PAGES, Page, render
 from tests.kb.support import ingest, make_pdf
@@ -204,3 +205,19 @@ async def test_titles_come_from_the_documents(client: httpx.AsyncClient, user: A
         json={"query": "Created using Sphinx previous topic", "mode": "sparse"},
     )
     assert all(not CHROME.search(r["text"]) for r in response.json()["results"])
+
+
+def test_keyword_weights_are_normalised_by_the_chunk_size() -> None:
+    average = average_terms(254)
+    assert 60 <= average <= 90
+    words = " ".join(f"word{n}" for n in range(int(average) - 1))
+    # BM25: a term seen once in a chunk of average length weighs exactly 1...
+    _, values = document_vector(f"pump {words}", average)
+    assert max(values) == pytest.approx(1.0)
+    # ...a shorter chunk weighs it up, a longer one down; with the old fixed average of 250
+    # terms every chunk of today's size counted as short.
+    _, short = document_vector("pump valve", average)
+    _, long = document_vector(f"pump {words} {words}", average)
+    assert max(short) > 1.0 > min(long)
+    _, old = document_vector(f"pump {words}", 250.0)
+    assert min(old) > 1.0

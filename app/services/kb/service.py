@@ -45,7 +45,7 @@ from app.services.kb.errors import IngestError
 from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_isolated
 from app.services.kb.parsing import detect_kind
 from app.services.kb.scheduler import FairQueue
-from app.services.kb.sparse import document_vector, query_vector
+from app.services.kb.sparse import average_terms, document_vector, query_vector
 
 log = get_logger(__name__)
 
@@ -376,8 +376,10 @@ class KnowledgeBase:
                     "file_missing",
                     "The stored file is missing from the data directory; upload it again.",
                 ) from None
+            # A title the user gave frames the chunks when the document has none of its own; a
+            # file name does not.
             parsed = await parse_isolated(
-                data, kind, self.parse_limits(), self.chunking_spec(), title
+                data, kind, self.parse_limits(), self.chunking_spec(), None if untitled else title
             )
             new_title = parsed.title[:300] if untitled and parsed.title else None
             if new_title:
@@ -394,8 +396,9 @@ class KnowledgeBase:
             index = await self.index()
             # The context line (title and heading path) is embedded, not stored in the text.
             dense = await self.embedder.embed([chunk.embed_text for chunk in chunks])
+            average = average_terms(self.chunking_spec().max_tokens)
             sparse = await asyncio.to_thread(
-                lambda: [document_vector(c.embed_text) for c in chunks]
+                lambda: [document_vector(c.embed_text, average) for c in chunks]
             )
             points = [
                 ChunkPoint(
