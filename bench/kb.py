@@ -43,6 +43,7 @@ from app.core.db import create_engine, create_sessionmaker, upgrade_schema  # no
 from app.core.logging import configure_logging  # noqa: E402
 from app.models import User  # noqa: E402
 from app.repositories.vectors import ChunkPoint, chunk_point_id  # noqa: E402
+from app.services.kb.chunking import SPECIAL_TOKENS, model_window  # noqa: E402
 from app.services.kb.embeddings import create_embedder  # noqa: E402
 from app.services.kb.parsing import parse_text  # noqa: E402
 from app.services.kb.service import KnowledgeBase, Upload  # noqa: E402
@@ -131,6 +132,7 @@ async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.nd
     # Enough documents for the requested number of chunks (about 4 chunks a document).
     documents: list[str] = []
     texts: list[str] = []
+    sizes: list[int] = []
     seed = 0
     while len(texts) < args.ingest_chunks:
         batch = make_documents(50, seed)
@@ -139,8 +141,23 @@ async def ingest(args: argparse.Namespace, work: Path) -> tuple[list[str], np.nd
             _, chunks = kb.chunker.split(parse_text(document.encode()).blocks)
             documents.append(document)
             texts.extend(chunk.text for chunk in chunks)
+            sizes.extend(
+                len(kb.chunker.counter.spans(chunk.embed_text)) + SPECIAL_TOKENS for chunk in chunks
+            )
             if len(texts) >= args.ingest_chunks:
                 break
+    window = model_window(args.model_path, MODEL) or 512
+    ordered = sorted(sizes)
+
+    def rank(q: float) -> int:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    print(
+        f"chunk sizes (model tokens incl. special): {len(sizes)} chunks, p5/p50/p95 "
+        f"{rank(0.05)}/{rank(0.5)}/{rank(0.95)}, over the {window}-token model window: "
+        f"{sum(size > window for size in sizes) / len(sizes):.1%}",
+        flush=True,
+    )
 
     start = time.perf_counter()
     mai_chunks = 0
