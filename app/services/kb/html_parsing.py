@@ -238,16 +238,17 @@ def parse_html(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocum
     text = decode_text(data)
     if max_text_chars is not None:
         check_text_size(len(text), max_text_chars)
-    soup = BeautifulSoup(split_long_lines(text), "html.parser")
+    # lxml's parser (a C library, already installed with python-docx) is several times faster
+    # than Python's html.parser and as forgiving.
+    soup = BeautifulSoup(split_long_lines(text), "lxml")
     title_tag = soup.find("title")
     page_title = _clean(title_tag.get_text(" ")) if title_tag is not None else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        if _is_chrome(tag) and not _holds_main(tag):
-            tag.decompose()
+    chrome = [tag for tag in soup.find_all(True) if _is_chrome(tag) and not _holds_main(tag)]
+    for tag in chrome:
+        # Detaching (not decomposing) leaves any chrome nested in it safe to detach as well.
+        tag.extract()
     main = _main_content(soup)
     heading = main.find("h1") or soup.find("h1")
     title = _clean(heading.get_text(" ")) if heading is not None else ""
@@ -262,4 +263,6 @@ def parse_html(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocum
 
 def _holds_main(tag: Tag) -> bool:
     """Whether removing the tag would remove the page's main content (a wrapping <header>)."""
+    if tag.name not in ("div", "header", "section", "nav", "aside", "footer", "table", "body"):
+        return False  # inline chrome (permalink marks, edit links) never wraps the page
     return any(tag.select_one(selector) is not None for selector in _MAIN_SELECTORS[:3])
