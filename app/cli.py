@@ -434,6 +434,92 @@ def kb_migrate_store() -> None:
     typer.echo(f"{moved} point(s) moved from Qdrant local mode into {where}")
 
 
+@kb_cli.command("reindex")
+def kb_reindex(
+    all_documents: Annotated[
+        bool, typer.Option("--all", help="Every user's documents (ready or failed)")
+    ] = False,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's documents")] = None,
+) -> None:
+    """Parse, chunk and index documents again with the current pipeline and settings.
+
+    Needed after an upgrade that changes parsing or chunking, or a change of chunk size or
+    embedding model. With the embedded Qdrant, stop the server first.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from app.core.errors import MAIError
+    from app.core.resources import close_resources, open_resources
+    from app.models import DocumentStatus
+    from app.repositories.kb_documents import KBDocumentRepository
+    from app.repositories.users import UserRepository
+    from app.services.auth import normalise_email
+    from app.services.kb.service import open_knowledge_base
+
+    if all_documents == (user is not None):
+        typer.echo("error: give either --all or --user EMAIL", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    console = Console(stderr=True)
+    failures: list[tuple[str, str]] = []
+
+    async def run() -> int:
+        try:
+            resources = await open_resources(settings)
+        except RuntimeError as error:
+            if "already accessed" in str(error):
+                raise MAIError(
+                    "the embedded Qdrant folder is in use by a running server: stop it, or "
+                    "set MAI_QDRANT_URL to a Qdrant server shared by both"
+                ) from None
+            raise
+        ready = 0
+        try:
+            async with resources.sessionmaker() as session:
+                owner_id = None
+                if user is not None:
+                    owner = await UserRepository(session).get_by_email(normalise_email(user))
+                    if owner is None:
+                        raise MAIError(f"no user with email {user}")
+                    owner_id = owner.id
+                documents = await KBDocumentRepository(session).settled(owner_id)
+            kb = await open_knowledge_base(resources, worker=False)
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("reindexing", total=len(documents))
+                for document_id, owner_id in documents:
+                    async with resources.sessionmaker() as session:
+                        document = await kb.reindex(session, owner_id, document_id)
+                        progress.update(task, description=document.title[:40])
+                    done = await kb.process(document_id)
+                    if done is not None and done.status == DocumentStatus.ready.value:
+                        ready += 1
+                    else:
+                        failures.append(
+                            (str(document_id), (done.error or "") if done else "not processed")
+                        )
+                    progress.advance(task)
+        finally:
+            await close_resources(resources)
+        return ready
+
+    try:
+        ready = asyncio.run(run())
+    except MAIError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{ready} document(s) reindexed, {len(failures)} failed")
+    for document_id, reason in failures:
+        typer.echo(f"  {document_id}: {reason}", err=True)
+    if failures:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point of the `mai` script."""
     cli()

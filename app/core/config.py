@@ -94,9 +94,19 @@ class Settings(BaseSettings):
     # Knowledge base: uploads, chunking, embeddings and the Qdrant collection.
     kb_max_upload_mb: int = Field(default=25, ge=1, le=2048)
     kb_max_unpacked_mb: int = Field(default=200, ge=1, le=16384)
-    kb_chunk_tokens: int = Field(default=500, ge=16, le=8192)
+    # None: the embedding model's window (its sentence-transformers config, or a known model).
+    kb_chunk_tokens: int | None = Field(default=None, ge=16, le=8192)
     kb_chunk_overlap: int = Field(default=50, ge=0, le=4096)
     kb_qdrant_collection: str | None = None
+    # Knowledge-base ingestion isolation: parsing runs in a child process with these limits, and
+    # a pool of workers serves users round-robin so one user's files cannot starve the others.
+    kb_parse_max_memory_mb: int = Field(default=1024, ge=64, le=65536)
+    kb_parse_timeout_seconds: float = Field(default=120.0, gt=0, le=86400)
+    kb_max_text_chars: int = Field(default=5_000_000, ge=1000, le=500_000_000)
+    kb_workers: int = Field(default=2, ge=1, le=64)
+    # Knowledge-base documents as people write them: chunks under this many tokens are merged
+    # with a neighbouring section.
+    kb_min_chunk_tokens: int = Field(default=50, ge=0, le=4096)
     embedding_provider: Literal["fastembed", "openai"] = "fastembed"
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     embedding_model_path: Path | None = None
@@ -423,7 +433,7 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "MAI_ADMIN_PASSWORD must not be the default password when MAI_ENV=production"
                 )
-        if self.kb_chunk_overlap >= self.kb_chunk_tokens:
+        if self.kb_chunk_tokens is not None and self.kb_chunk_overlap >= self.kb_chunk_tokens:
             raise ValueError("MAI_KB_CHUNK_OVERLAP must be smaller than MAI_KB_CHUNK_TOKENS")
         if (self.admin_email is None) != (self.admin_password is None):
             raise ValueError("MAI_ADMIN_EMAIL and MAI_ADMIN_PASSWORD must be set together")

@@ -94,6 +94,25 @@ class KBDocumentRepository:
         )
         return list(result.scalars().all())
 
+    async def queued(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(document, owner) of the documents waiting for the worker, oldest first."""
+        result = await self.session.execute(
+            select(KBDocument.id, KBDocument.user_id)
+            .where(KBDocument.status == DocumentStatus.queued.value)
+            .order_by(KBDocument.created_at)
+        )
+        return [(row[0], row[1]) for row in result.all()]
+
+    async def settled(self, user_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(document, owner) of the documents not waiting or in progress, oldest first."""
+        query = select(KBDocument.id, KBDocument.user_id).where(
+            KBDocument.status.in_([DocumentStatus.ready.value, DocumentStatus.failed.value])
+        )
+        if user_id is not None:
+            query = query.where(KBDocument.user_id == user_id)
+        result = await self.session.execute(query.order_by(KBDocument.created_at))
+        return [(row[0], row[1]) for row in result.all()]
+
     async def requeue_interrupted(self) -> int:
         """Put documents left `processing` by a stop back in the queue; how many there were."""
         result = await self.session.execute(

@@ -68,13 +68,18 @@ class BlockedEmbedder(HashEmbedder):
         raise AssertionError("unreachable")
 
 
-def make_pdf(pages: Sequence[Sequence[str]], *, password: str | None = None) -> bytes:
-    """A PDF with one page per list of lines (reportlab); encrypted with pypdf if asked."""
+def make_pdf(
+    pages: Sequence[Sequence[str]], *, password: str | None = None, title: str | None = None
+) -> bytes:
+    """A PDF with one page per list of lines (reportlab), a metadata title and a password if
+    asked (pypdf)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4)
+    if title is not None:
+        pdf.setTitle(title)
     for lines in pages:
         y = 800
         for line in lines:

@@ -14,7 +14,15 @@ from tests.conftest import AppFactory, client_for, unavailable
 from tests.kb.support import make_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = (ROOT / ".." / "shared" / "models" / "minilm-onnx-int8").resolve()
+# The shared models sit next to the checkout (or next to the folder of worktrees).
+MODEL_DIR = next(
+    (
+        base / "shared" / "models" / "minilm-onnx-int8"
+        for base in ROOT.parents
+        if (base / "shared" / "models" / "minilm-onnx-int8").is_dir()
+    ),
+    (ROOT / ".." / "shared" / "models" / "minilm-onnx-int8").resolve(),
+)
 
 
 def _mai(args: list[str], data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -100,3 +108,27 @@ async def test_ingest_folder_reports_failures(tmp_path: Path, app_factory: AppFa
             json={"query": "At what pressure does the valve open?"},
         )
         assert response.json()["results"][0]["text"].endswith("The Kestrel valve opens at 40 bar.")
+
+
+@pytest.mark.slow
+def test_kb_reindex_all(tmp_path: Path) -> None:
+    if not MODEL_DIR.is_dir():
+        unavailable(f"the shared MiniLM model at {MODEL_DIR}")
+    data_dir = tmp_path / "data"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\nThe Kestrel valve opens at 40 bar.\n")
+    (docs / "notes.txt").write_text("The Osprey pump needs new seals every spring.\n")
+    created = _mai(["create-admin", "kb@example.com"], data_dir, stdin="a-good-password\n")
+    assert created.returncode == 0, created.stderr
+    ingested = _mai(["ingest", str(docs), "--user", "kb@example.com"], data_dir)
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    usage = _mai(["kb", "reindex"], data_dir)
+    assert usage.returncode == 2
+    assert "--all or --user" in usage.stderr
+    again = _mai(["kb", "reindex", "--all"], data_dir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 document(s) reindexed, 0 failed" in again.stdout
+    mine = _mai(["kb", "reindex", "--user", "nobody@example.com"], data_dir)
+    assert mine.returncode == 1
+    assert "no user with email nobody@example.com" in mine.stderr

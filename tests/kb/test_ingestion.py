@@ -24,6 +24,13 @@ from tests.kb.support import (
 
 pytestmark = pytest.mark.usefixtures("backend")
 
+# Sections under MAI_KB_MIN_CHUNK_TOKENS are merged with their neighbours: this sentence makes a
+# section long enough to stand alone as its own chunk.
+FILLER = " ".join(
+    f"Paragraph filler sentence number {n} keeps this section above the minimum size."
+    for n in range(6)
+)
+
 
 async def search(
     client: httpx.AsyncClient, headers: dict[str, str], query: str, **body: object
@@ -70,9 +77,9 @@ async def test_docx_headings_become_sections(client: httpx.AsyncClient, user: ob
     data = make_docx(
         [
             ("h1", "Billing"),
-            ("p", "Invoices are sent on the first working day of each month."),
+            ("p", "Invoices are sent on the first working day of each month. " + FILLER),
             ("h2", "Refunds"),
-            ("p", "Refunds for the Orion plan are paid within fourteen days."),
+            ("p", "Refunds for the Orion plan are paid within fourteen days. " + FILLER),
         ],
         table=[["Plan", "Price"], ["Orion", "42 EUR"]],
     )
@@ -91,10 +98,11 @@ async def test_html_drops_scripts_and_keeps_headings(
     client: httpx.AsyncClient, user: object
 ) -> None:
     headers = user.headers  # type: ignore[attr-defined]
-    html = b"""<!doctype html><html><head><title>FAQ</title><style>p{color:red}</style></head>
+    html = f"""<!doctype html><html><head><title>FAQ</title><style>p{{color:red}}</style></head>
     <body><script>var secretToken = "should-not-be-indexed";</script>
-    <h1>Frequently asked</h1><p>Our office is in Lisbon.</p>
-    <h2>Shipping</h2><p>Parcels ship with <b>Nimbus Express</b> every Tuesday.</p></body></html>"""
+    <h1>Frequently asked</h1><p>Our office is in Lisbon. {FILLER}</p>
+    <h2>Shipping</h2><p>Parcels ship with <b>Nimbus Express</b> every Tuesday. {FILLER}</p>
+    </body></html>""".encode()
     doc = await ingest(client, headers, "faq.html", html)
     assert doc["status"] == "ready", doc
     assert doc["kind"] == "html"
@@ -106,7 +114,10 @@ async def test_html_drops_scripts_and_keeps_headings(
 
 async def test_markdown_and_text(client: httpx.AsyncClient, user: object) -> None:
     headers = user.headers  # type: ignore[attr-defined]
-    markdown = b"# Runbook\n\nRestart **the queue** first.\n\n## Database\n\nRun `VACUUM` weekly.\n"
+    markdown = (
+        f"# Runbook\n\nRestart **the queue** first. {FILLER}\n\n"
+        f"## Database\n\nRun `VACUUM` weekly. {FILLER}\n"
+    ).encode()
     doc = await ingest(client, headers, "runbook.md", markdown)
     assert (doc["status"], doc["kind"]) == ("ready", "markdown")
     hits = await search(client, headers, "VACUUM weekly", mode="sparse", top_k=1)

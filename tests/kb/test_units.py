@@ -21,7 +21,15 @@ from app.services.kb.sparse import document_vector, query_vector, terms
 from tests.conftest import unavailable
 from tests.kb.support import make_docx, make_docx_bomb, make_pdf
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "minilm-onnx-int8"
+# The shared models sit next to the checkout (or next to the folder of worktrees).
+MODEL_DIR = next(
+    (
+        base / "shared" / "models" / "minilm-onnx-int8"
+        for base in Path(__file__).resolve().parents
+        if (base / "shared" / "models" / "minilm-onnx-int8").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "minilm-onnx-int8",
+)
 
 
 @pytest.mark.parametrize(

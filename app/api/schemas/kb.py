@@ -88,6 +88,9 @@ class SearchHitOut(BaseModel):
     title: str
     page: int | None
     section: str | None
+    heading_path: list[str] = Field(
+        default_factory=list, description="Headings above the chunk, outermost first"
+    )
     text: str
     score: float
     start: int = Field(description="Offset of the chunk in the document's extracted text")

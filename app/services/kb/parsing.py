@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
@@ -51,12 +51,46 @@ SUPPORTED = "PDF, DOCX, HTML, Markdown or plain text"
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A paragraph-like piece of extracted text, with where it sits in the document."""
+    """A paragraph-like piece of extracted text, with where it sits in the document.
+
+    `path` is the heading path below the document title (`("Install", "Linux")`); `section` is
+    its last element, the label a citation shows.
+    """
 
     text: str
     page: int | None = None
     section: str | None = None
     heading: bool = False
+    path: tuple[str, ...] = ()
+
+    @property
+    def heading_path(self) -> tuple[str, ...]:
+        """The heading path, or the section alone for parsers that only know that."""
+        if self.path:
+            return self.path
+        return (self.section,) if self.section else ()
+
+
+@dataclass
+class Outline:
+    """The headings open at the current point of a document, outermost first."""
+
+    title: str | None = None
+    stack: list[tuple[int, str]] = field(default_factory=list)
+
+    def heading(self, level: int, text: str) -> None:
+        """A heading of `level` (1 = top) closes the sections at its level and below."""
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        self.stack.append((level, text[:200]))
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The open headings; a top heading repeating the document title is left out."""
+        names = [text for _, text in self.stack]
+        if names and self.title and names[0] == self.title:
+            names = names[1:]
+        return tuple(names)
 
 
 @dataclass(slots=True)
@@ -91,6 +125,11 @@ def _decode(data: bytes) -> str | None:
     if sample and controls / len(sample) > 0.01:
         return None
     return text
+
+
+def decode_text(data: bytes) -> str:
+    """The bytes as text in the first common encoding that fits (empty for binary data)."""
+    return _decode(data) or ""
 
 
 def _describe(kind: str) -> str:
@@ -165,8 +204,16 @@ def detect_kind(data: bytes, filename: str) -> str:
     return sniffed
 
 
+# A DOCX is a handful of XML parts plus media; thousands of members or parts that inflate far
+# beyond what text XML compresses to are archive bombs, refused before any member is read.
+MAX_ZIP_MEMBERS = 1000
+MAX_ZIP_RATIO = 100
+# Members (and archives) smaller than this may compress as well as they like.
+ZIP_RATIO_FLOOR_BYTES = 1_000_000
+
+
 def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
-    """Refuse archives whose members would unpack beyond the limit, before reading any member."""
+    """Refuse archives by total unpacked size, member count and compression ratio, unread."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
@@ -174,6 +221,12 @@ def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
         raise IngestError(
             "corrupt_file", f"The DOCX file is damaged and cannot be opened ({error})."
         ) from None
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise IngestError(
+            "suspicious_archive",
+            f"The DOCX holds {len(members):,} files, over the limit of {MAX_ZIP_MEMBERS:,} "
+            "files per archive; this looks like a zip bomb and was not opened.",
+        )
     total = sum(member.file_size for member in members)
     if total > max_unpacked_bytes:
         raise IngestError(
@@ -182,23 +235,66 @@ def check_zip_size(data: bytes, max_unpacked_bytes: int) -> None:
             f"{max_unpacked_bytes / 1e6:,.0f} MB limit (MAI_KB_MAX_UNPACKED_MB); "
             "split the document or remove embedded media.",
         )
+    if total > ZIP_RATIO_FLOOR_BYTES and total > MAX_ZIP_RATIO * max(len(data), 1):
+        raise IngestError(
+            "suspicious_archive",
+            f"The DOCX would unpack to {total:,} bytes from {len(data):,} (a compression ratio "
+            f"over {MAX_ZIP_RATIO}:1); this looks like a zip bomb and was not opened.",
+        )
     for member in members:
-        # A tiny member that claims to expand enormously is a zip bomb, even under the total.
-        if member.file_size > 10_000_000 and member.file_size > 200 * max(member.compress_size, 1):
+        # One tiny member that expands enormously is a bomb even when the whole file is not.
+        if member.file_size > ZIP_RATIO_FLOOR_BYTES and member.file_size > MAX_ZIP_RATIO * max(
+            member.compress_size, 1
+        ):
             raise IngestError(
-                "unpacked_too_large",
-                f"The DOCX member {member.filename} expands {member.file_size:,} bytes from "
-                f"{member.compress_size:,}; this looks like a zip bomb and was not opened.",
+                "suspicious_archive",
+                f"The DOCX member {member.filename} expands to {member.file_size:,} bytes from "
+                f"{member.compress_size:,} (a compression ratio over {MAX_ZIP_RATIO}:1); this "
+                "looks like a zip bomb and was not opened.",
             )
+
+
+# Lines longer than this are broken at a space before parsing: markup parsers and tokenizers
+# then see bounded lines, so a single multi-megabyte line costs what its length costs.
+MAX_LINE_CHARS = 4000
+
+
+def split_long_lines(text: str, max_chars: int = MAX_LINE_CHARS) -> str:
+    """The text with every line over `max_chars` broken at whitespace (or hard) into lines."""
+    if len(text) <= max_chars or not any(len(line) > max_chars for line in text.split("\n")):
+        return text
+    out: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > max_chars:
+            cut = line.rfind(" ", max_chars // 2, max_chars)
+            if cut <= 0:
+                cut = max_chars
+            out.append(line[:cut])
+            line = line[cut:].lstrip(" ")
+        out.append(line)
+    return "\n".join(out)
+
+
+def check_text_size(length: int, max_text_chars: int) -> None:
+    """Refuse a document whose text is over MAI_KB_MAX_TEXT_CHARS, with a reason naming it."""
+    if length > max_text_chars:
+        raise IngestError(
+            "text_too_long",
+            f"The document has {length:,} characters of text, over the {max_text_chars:,} "
+            "limit (MAI_KB_MAX_TEXT_CHARS); split it into smaller files.",
+        )
 
 
 def _paragraphs(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"\n\s*\n", text) if part.strip()]
 
 
-def parse_text(data: bytes) -> ParsedDocument:
+def parse_text(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocument:
     """Plain text: paragraphs separated by blank lines."""
     text = _decode(data) or ""
+    if max_text_chars is not None:
+        check_text_size(len(text), max_text_chars)
+    text = split_long_lines(text)
     return ParsedDocument([Block(part) for part in _paragraphs(text)])
 
 
@@ -262,67 +358,53 @@ def parse_docx(data: bytes, max_unpacked_bytes: int) -> ParsedDocument:
             f"The DOCX file is damaged and cannot be read ({type(error).__name__}); "
             "save it again from Word or LibreOffice.",
         ) from None
+    from app.services.kb.html_parsing import render_row
+
     blocks: list[Block] = []
-    section: str | None = None
+    title = (document.core_properties.title or "").strip() or None
+    outline = Outline(title)
+
+    def here() -> dict[str, Any]:
+        path = outline.path
+        return {"section": path[-1] if path else None, "path": path}
+
     for item in document.iter_inner_content():
         if isinstance(item, Paragraph):
             text = item.text.strip()
             if not text:
                 continue
             style = (item.style.name if item.style is not None else "") or ""
-            if style.startswith(("Heading", "Title")):
-                section = text
-                blocks.append(Block(text, section=section, heading=True))
-            else:
-                blocks.append(Block(text, section=section))
+            level = _docx_heading_level(style)
+            if level is None:
+                blocks.append(Block(text, **here()))
+                continue
+            if level == 0 and outline.title is None:
+                outline.title = title = text
+            outline.heading(max(level, 1), text)
+            blocks.append(Block(text, heading=True, **here()))
         elif isinstance(item, Table):
+            rows = []
             for row in item.rows:
-                cells = [cell.text.strip() for cell in row.cells]
-                line = " | ".join(dict.fromkeys(cell for cell in cells if cell))
+                # Merged cells repeat in python-docx: keep each distinct cell once.
+                rows.append(list(dict.fromkeys(cell.text.strip() for cell in row.cells)))
+            header = rows[0] if len(rows) > 1 else None
+            for values in rows[1:] if header else rows:
+                line = render_row(header, values)
                 if line:
-                    blocks.append(Block(line, section=section))
-    title = (document.core_properties.title or "").strip() or None
+                    blocks.append(Block(line, **here()))
+    if title is None:
+        title = next((block.text for block in blocks if block.heading), None)
     return ParsedDocument(blocks, title=title)
 
 
-_BLOCK_TAGS = (
-    "p", "div", "section", "article", "li", "pre", "blockquote", "td", "th", "tr", "dt", "dd",
-    "table", "ul", "ol", "header", "footer", "main", "figcaption", "caption", "hr", "br",
-)  # fmt: skip
-_HEADING_MARK = "\u0000H\u0000"
-
-
-def parse_html(data: bytes) -> ParsedDocument:
-    """HTML: visible text (scripts and styles dropped), split at block elements; h1-h6 headings."""
-    from bs4 import BeautifulSoup
-
-    text = _decode(data) or ""
-    soup = BeautifulSoup(text, "html.parser")
-    title_tag = soup.find("title")
-    title = title_tag.get_text(" ", strip=True) if title_tag is not None else None
-    for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
-        tag.decompose()
-    for level in range(1, 7):
-        for tag in soup.find_all(f"h{level}"):
-            heading = " ".join(tag.get_text(" ", strip=True).split())
-            tag.replace_with(f"\n\n{_HEADING_MARK}{heading}\n\n")
-    for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    blocks: list[Block] = []
-    section: str | None = None
-    for part in _paragraphs(soup.get_text()):
-        if part.startswith(_HEADING_MARK):
-            heading = part[len(_HEADING_MARK) :].strip()
-            if heading:
-                section = heading
-                blocks.append(Block(heading, section=section, heading=True))
-            continue
-        cleaned = re.sub(r"[ \t]+", " ", part)
-        cleaned = re.sub(r"\s*\n\s*", "\n", cleaned).strip()
-        if cleaned:
-            blocks.append(Block(cleaned, section=section))
-    return ParsedDocument(blocks, title=title or None)
+def _docx_heading_level(style: str) -> int | None:
+    """0 for the Title style, N for "Heading N", None for body text."""
+    if style.startswith("Title"):
+        return 0
+    if style.startswith("Heading"):
+        digits = "".join(ch for ch in style if ch.isdigit())
+        return int(digits) if digits else 1
+    return None
 
 
 def _inline_text(token: Any) -> str:
@@ -337,52 +419,111 @@ def _inline_text(token: Any) -> str:
     return "".join(parts).strip()
 
 
-def parse_markdown(data: bytes) -> ParsedDocument:
-    """Markdown (CommonMark + tables): headings start sections; formatting marks are dropped."""
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.M)
+
+
+def parse_markdown(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocument:
+    """Markdown (CommonMark + tables): headings build the outline; formatting marks are dropped.
+
+    YAML front matter is not indexed; its `title:` is the document title, else the first heading.
+    """
     from markdown_it import MarkdownIt
 
+    from app.services.kb.html_parsing import parse_html, render_row
+
     text = _decode(data) or ""
-    tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    blocks: list[Block] = []
-    section: str | None = None
+    if max_text_chars is not None:
+        check_text_size(len(text), max_text_chars)
     title: str | None = None
-    in_heading = False
+    front = _FRONT_MATTER.match(text)
+    if front is not None:
+        found = _FRONT_TITLE.search(front.group(1))
+        if found is not None:
+            title = found.group(1).strip().strip("'\"") or None
+        text = text[front.end() :]
+    text = split_long_lines(text)
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    outline = Outline(title)
+    blocks: list[Block] = []
+    level: int | None = None
+    table: list[list[str]] | None = None
+    header: list[str] | None = None
+    row: list[str] = []
+    in_head = False
+
+    def here() -> dict[str, Any]:
+        path = outline.path
+        return {"section": path[-1] if path else None, "path": path}
+
     for token in tokens:
         if token.type == "heading_open":
-            in_heading = True
+            level = int(token.tag[1:])
         elif token.type == "heading_close":
-            in_heading = False
+            level = None
+        elif token.type == "table_open":
+            table, header = [], None
+        elif token.type == "tr_open":
+            row = []
+        elif token.type == "thead_open":
+            in_head = True
+        elif token.type == "thead_close":
+            in_head = False
+        elif token.type == "tr_close" and table is not None:
+            if in_head:
+                header = row
+            else:
+                table.append(row)
+        elif token.type == "table_close" and table is not None:
+            for values in table:
+                line = render_row(header, values)
+                if line:
+                    blocks.append(Block(line, **here()))
+            table = None
         elif token.type == "inline":
             content = _inline_text(token)
+            if table is not None:
+                row.append(" ".join(content.split()))
+                continue
             if not content:
                 continue
-            if in_heading:
-                section = content
-                if title is None:
-                    title = content
-                blocks.append(Block(content, section=section, heading=True))
+            if level is not None:
+                if outline.title is None:
+                    outline.title = title = content
+                outline.heading(level, content)
+                blocks.append(Block(content, heading=True, **here()))
             else:
-                blocks.append(Block(content, section=section))
+                blocks.append(Block(content, **here()))
         elif token.type in ("fence", "code_block") and token.content.strip():
-            blocks.append(Block(token.content.strip("\n"), section=section))
+            blocks.append(Block(token.content.strip("\n"), **here()))
         elif token.type == "html_block":
             inner = parse_html(token.content.encode())
-            blocks.extend(Block(b.text, section=section) for b in inner.blocks)
+            blocks.extend(Block(b.text, **here()) for b in inner.blocks)
     return ParsedDocument(blocks, title=title)
 
 
-def parse(data: bytes, kind: str, *, max_unpacked_bytes: int) -> ParsedDocument:
-    """Extract the text of a document of a detected kind; IngestError when there is none."""
+def parse(
+    data: bytes, kind: str, *, max_unpacked_bytes: int, max_text_chars: int | None = None
+) -> ParsedDocument:
+    """Extract the text of a document of a detected kind; IngestError when there is none.
+
+    With `max_text_chars`, a document with more text than that fails instead of being indexed
+    in part.
+    """
     if kind == "pdf":
         parsed = parse_pdf(data)
     elif kind == "docx":
         parsed = parse_docx(data, max_unpacked_bytes)
     elif kind == "html":
-        parsed = parse_html(data)
+        from app.services.kb.html_parsing import parse_html
+
+        parsed = parse_html(data, max_text_chars=max_text_chars)
     elif kind == "markdown":
-        parsed = parse_markdown(data)
+        parsed = parse_markdown(data, max_text_chars=max_text_chars)
     else:
-        parsed = parse_text(data)
+        parsed = parse_text(data, max_text_chars=max_text_chars)
+    if max_text_chars is not None:
+        check_text_size(sum(len(block.text) for block in parsed.blocks), max_text_chars)
     if not any(block.text.strip() for block in parsed.blocks):
         hint = (
             " It may be a scanned PDF: run OCR on it first."

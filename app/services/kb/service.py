@@ -41,11 +41,13 @@ from app.repositories.vectors import (
     collection_name,
 )
 from app.repositories.vectors_edge import EdgeIndex
-from app.services.kb.chunking import Chunker, token_counter_for
+from app.services.kb.chunking import Chunker, chunk_size, token_counter_for
 from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
-from app.services.kb.parsing import detect_kind, parse
-from app.services.kb.sparse import document_vector, query_vector
+from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_isolated
+from app.services.kb.parsing import detect_kind
+from app.services.kb.scheduler import FairQueue
+from app.services.kb.sparse import average_terms, document_vector, query_vector
 from app.services.kb.store_migration import migrate_local_store
 from app.services.kb.url_fetch import UrlGuard, fetch_url
 
@@ -54,6 +56,8 @@ log = get_logger(__name__)
 MAX_TAGS = 20
 # Documents queued by another process (a second worker, `mai ingest`) are found by this rescan.
 RESCAN_SECONDS = 30.0
+# How long deleting a document waits for its ingestion to stop.
+CANCEL_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,7 @@ class SearchResult:
     chunk_index: int
     tags: list[str] = field(default_factory=list)
     collection: str | None = None
+    heading_path: list[str] = field(default_factory=list)
 
 
 def normalise_tags(raw: Sequence[str]) -> list[str]:
@@ -143,16 +148,19 @@ class KnowledgeBase:
         self.clock = clock
         self.qdrant = qdrant
         self.embedder = embedder
+        spec = self.chunking_spec()
         self.chunker = Chunker(
             token_counter_for(settings.embedding_model_path),
-            settings.kb_chunk_tokens,
-            settings.kb_chunk_overlap,
+            spec.max_tokens,
+            spec.overlap,
+            spec.min_tokens,
         )
         self._index: VectorIndex | None = None
         self._index_lock = asyncio.Lock()
-        self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
-        self._queued: set[uuid.UUID] = set()
-        self._worker: asyncio.Task[None] | None = None
+        # One worker stays free for other users while one user's files keep the rest busy.
+        self._queue = FairQueue(per_user=max(1, settings.kb_workers - 1))
+        self._in_progress: dict[uuid.UUID, asyncio.Task[KBDocument | None]] = {}
+        self._workers: list[asyncio.Task[None]] = []
         # Points copied from Qdrant local mode into the embedded engine at this start.
         self.migrated_points = 0
 
@@ -201,49 +209,80 @@ class KnowledgeBase:
         if interrupted:
             log.info("kb_documents_requeued", count=interrupted)
         await self._enqueue_pending()
-        self._worker = asyncio.create_task(self._run_worker(), name="kb-ingest-worker")
+        self._workers = [
+            asyncio.create_task(self._run_worker(), name=f"kb-ingest-worker-{number}")
+            for number in range(self.settings.kb_workers)
+        ]
+        self._workers.append(asyncio.create_task(self._run_rescan(), name="kb-ingest-rescan"))
 
     async def stop(self) -> None:
-        """Stop the worker; a document it was processing is picked up again at the next start."""
-        if self._worker is not None:
-            self._worker.cancel()
+        """Stop the workers; documents they were processing are picked up at the next start."""
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await task
+        self._workers = []
         if self._index is not None:
             await self._index.close()
             self._index = None
 
     async def _enqueue_pending(self) -> None:
         async with self.sessionmaker() as session:
-            pending = await KBDocumentRepository(session).queued_ids()
-        for document_id in pending:
-            self.enqueue(document_id)
+            pending = await KBDocumentRepository(session).queued()
+        for document_id, user_id in pending:
+            self.enqueue(document_id, user_id)
 
-    def enqueue(self, document_id: uuid.UUID) -> None:
-        """Hand a document to the worker (once)."""
-        if document_id not in self._queued:
-            self._queued.add(document_id)
-            self._queue.put_nowait(document_id)
+    def enqueue(self, document_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Hand a document to the workers (once), in its owner's line."""
+        self._queue.put(document_id, user_id)
+
+    async def _run_rescan(self) -> None:
+        while True:
+            await asyncio.sleep(RESCAN_SECONDS)
+            try:
+                await self._enqueue_pending()
+            except Exception:
+                log.exception("kb_rescan_failed")
 
     async def _run_worker(self) -> None:
         while True:
+            document_id, _ = await self._queue.get()
+            # Its own task, so cancelling one document's ingestion leaves the worker running.
+            task = asyncio.create_task(self.process(document_id), name=f"kb-ingest-{document_id}")
+            self._in_progress[document_id] = task
             try:
-                document_id = await asyncio.wait_for(self._queue.get(), timeout=RESCAN_SECONDS)
-            except TimeoutError:
-                try:
-                    await self._enqueue_pending()
-                except Exception:
-                    log.exception("kb_rescan_failed")
-                continue
-            try:
-                await self.process(document_id)
+                await asyncio.wait({task})
             except asyncio.CancelledError:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
                 raise
-            except Exception:
-                log.exception("kb_worker_error", document_id=str(document_id))
             finally:
-                self._queued.discard(document_id)
+                self._in_progress.pop(document_id, None)
+                self._queue.done(document_id)
+            if task.cancelled():
+                log.info("kb_ingest_cancelled", document_id=str(document_id))
+            elif (error := task.exception()) is not None:
+                log.error(
+                    "kb_worker_error", document_id=str(document_id), error=type(error).__name__
+                )
+
+    async def cancel_ingestion(self, document_id: uuid.UUID) -> bool:
+        """Stop a document's ingestion: drop it from the queue, or stop its work in progress.
+
+        The parse child is killed at once and the wait for the rest (an embedding call) is
+        bounded by CANCEL_WAIT_SECONDS. The document's row is left as it is: deleting or
+        replacing the content is the caller's next step. True if there was anything to stop.
+        """
+        waiting = self._queue.discard(document_id)
+        task = self._in_progress.get(document_id)
+        if task is None:
+            return waiting
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
+        log.info("kb_ingest_cancel_requested", document_id=str(document_id), done=task.done())
+        return True
 
     # --- ingestion -------------------------------------------------------------------------
 
@@ -305,7 +344,7 @@ class KnowledgeBase:
         log.info("kb_document_uploaded", document_id=str(document.id), kind=kind)
         metrics.record_ingestion_job("queued")
         if enqueue:
-            self.enqueue(document.id)
+            self.enqueue(document.id, user_id)
         return document
 
     async def upload_url(
@@ -356,7 +395,7 @@ class KnowledgeBase:
         log.info("kb_document_retried", document_id=str(document.id))
         metrics.record_ingestion_job("queued")
         if enqueue:
-            self.enqueue(document.id)
+            self.enqueue(document.id, document.user_id)
         return document
 
     def _check_data(self, upload: Upload) -> None:
@@ -414,7 +453,7 @@ class KnowledgeBase:
         await session.refresh(document)
         log.info("kb_document_replaced", document_id=str(document_id), version=document.version)
         metrics.record_ingestion_job("queued")
-        self.enqueue(document.id)
+        self.enqueue(document.id, document.user_id)
         return document
 
     async def update_metadata(
@@ -498,7 +537,10 @@ class KnowledgeBase:
             document = await documents.get(document_id)
             if document is None:
                 return None
-            user_id, kind, version = document.user_id, document.kind, document.version
+            user_id, kind, title = document.user_id, document.kind, document.title
+            version = document.version
+            # A title the user did not give is the file name's stem until the document has one.
+            untitled = title in (PurePath(document.filename).stem, document.filename)
             indexed_before = document.index_name is not None
             payload_base = {
                 "user_id": str(document.user_id),
@@ -518,14 +560,30 @@ class KnowledgeBase:
                     "file_missing",
                     "The stored file is missing from the data directory; upload it again.",
                 ) from None
-            max_unpacked = self.settings.kb_max_unpacked_mb * 1024 * 1024
-            parsed = await asyncio.to_thread(parse, data, kind, max_unpacked_bytes=max_unpacked)
-            _, chunks = await asyncio.to_thread(self.chunker.split, parsed.blocks)
-            if not chunks:
-                raise IngestError("no_text", "No text could be extracted from this document.")
+            # A title the user gave frames the chunks when the document has none of its own; a
+            # file name does not.
+            parsed = await parse_isolated(
+                data, kind, self.parse_limits(), self.chunking_spec(), None if untitled else title
+            )
+            new_title = parsed.title[:300] if untitled and parsed.title else None
+            if new_title:
+                payload_base["title"] = new_title
+            del data
+            log.info(
+                "kb_document_parsed",
+                document_id=str(document_id),
+                chunks=len(parsed.chunks),
+                seconds=round(parsed.seconds, 3),
+                peak_rss_mb=round(parsed.peak_rss_bytes / 1e6, 1),
+            )
+            chunks = parsed.chunks
             index = await self.index()
-            dense = await self.embedder.embed([chunk.text for chunk in chunks])
-            sparse = await asyncio.to_thread(lambda: [document_vector(c.text) for c in chunks])
+            # The context line (title and heading path) is embedded, not stored in the text.
+            dense = await self.embedder.embed([chunk.embed_text for chunk in chunks])
+            average = average_terms(self.chunking_spec().max_tokens)
+            sparse = await asyncio.to_thread(
+                lambda: [document_vector(c.embed_text, average) for c in chunks]
+            )
             points = [
                 ChunkPoint(
                     id=chunk_point_id(document_id, chunk.index, version),
@@ -538,20 +596,18 @@ class KnowledgeBase:
                         "text": chunk.text,
                         "page": chunk.page,
                         "section": chunk.section,
+                        "heading_path": list(chunk.path),
                         "start": chunk.start,
                         "end": chunk.end,
                     },
                 )
                 for chunk, vector, (indices, values) in zip(chunks, dense, sparse, strict=True)
             ]
-            # The previous chunks stay searchable until the new ones are in; then the ones not
-            # overwritten (an older version, or a reindex that yields fewer chunks) go.
-            previous = (
-                await index.point_ids(str(user_id), str(document_id)) if indexed_before else []
+            # Shielded: a cancel arriving mid-write waits for it, so the caller's delete that
+            # follows the cancel removes every vector written.
+            await asyncio.shield(
+                self._write_points(index, user_id, document_id, points, indexed_before)
             )
-            await index.upsert(points)
-            written = {point.id for point in points}
-            await index.delete_points([p for p in previous if p not in written])
         except IngestError as error:
             return await self._finish(document_id, failed=(error.code, error.reason))
         except ServiceUnavailable as error:
@@ -575,6 +631,51 @@ class KnowledgeBase:
             chunk_count=len(points),
             page_count=parsed.page_count,
             index_name=index.name,
+            title=new_title,
+        )
+
+    @staticmethod
+    async def _write_points(
+        index: VectorIndex,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        points: list[ChunkPoint],
+        indexed_before: bool,
+    ) -> None:
+        # The previous chunks stay searchable until the new ones are in; then the ones not
+        # overwritten (an older version, or a reindex that yields fewer chunks) go.
+        previous = await index.point_ids(str(user_id), str(document_id)) if indexed_before else []
+        await index.upsert(points)
+        written = {point.id for point in points}
+        await index.delete_points([p for p in previous if p not in written])
+
+    def parse_limits(self) -> ParseLimits:
+        """The limits every document's parse runs under (from MAI_KB_* settings)."""
+        return ParseLimits(
+            max_memory_mb=self.settings.kb_parse_max_memory_mb,
+            timeout_seconds=self.settings.kb_parse_timeout_seconds,
+            max_text_chars=self.settings.kb_max_text_chars,
+            max_unpacked_bytes=self.settings.kb_max_unpacked_mb * 1024 * 1024,
+        )
+
+    def chunking_spec(self) -> ChunkingSpec:
+        """How the parse child chunks: the model's tokenizer, window and the configured sizes."""
+        settings = self.settings
+        size = chunk_size(
+            settings.kb_chunk_tokens,
+            settings.embedding_model_path,
+            settings.embedding_model,
+            settings.embedding_max_tokens,
+        )
+        overlap = settings.kb_chunk_overlap
+        if settings.kb_chunk_tokens is None:
+            # The size follows the model, so the configured overlap may not fit in it.
+            overlap = min(overlap, size // 4)
+        return ChunkingSpec(
+            model_path=settings.embedding_model_path,
+            max_tokens=size,
+            overlap=overlap,
+            min_tokens=settings.kb_min_chunk_tokens,
         )
 
     async def _finish(
@@ -586,6 +687,7 @@ class KnowledgeBase:
         chunk_count: int = 0,
         page_count: int | None = None,
         index_name: str | None = None,
+        title: str | None = None,
     ) -> KBDocument | None:
         async with self.sessionmaker() as session:
             document = await KBDocumentRepository(session).get(document_id)
@@ -607,6 +709,8 @@ class KnowledgeBase:
                 document.chunk_count = chunk_count
                 document.page_count = page_count
                 document.index_name = index_name
+                if title:
+                    document.title = title
                 log.info("kb_document_ready", document_id=str(document_id), chunks=chunk_count)
                 metrics.record_ingestion_job("succeeded")
                 metrics.record_chunks_indexed(chunk_count)
@@ -652,13 +756,14 @@ class KnowledgeBase:
         """Delete a document: its vectors first (503 if Qdrant is down), then file and rows."""
         document = await self.get(session, user_id, document_id)
         index = await self.index()
+        await self.cancel_ingestion(document_id)
         await index.delete_document(str(user_id), str(document_id))
         await KBDocumentRepository(session).delete(document)
         await session.commit()
+        # A rescan may have queued it again between the cancel and the commit; with its row
+        # gone it can no longer be claimed, and this drops it from the queue as well.
+        await self.cancel_ingestion(document_id)
         await asyncio.to_thread(self.file_path(user_id, document_id).unlink, missing_ok=True)
-        if document_id in self._queued:
-            # The worker may be embedding it right now; it finds the row gone and cleans up.
-            log.info("kb_document_deleted_while_pending", document_id=str(document_id))
         log.info("kb_document_deleted", document_id=str(document_id))
 
     async def reindex(
@@ -677,7 +782,7 @@ class KnowledgeBase:
         document.error = document.error_code = None
         await session.commit()
         metrics.record_ingestion_job("queued")
-        self.enqueue(document.id)
+        self.enqueue(document.id, user_id)
         return document
 
     async def purge_user(self, user_id: uuid.UUID) -> None:
@@ -731,6 +836,7 @@ class KnowledgeBase:
                 chunk_index=int(hit.payload.get("chunk_index", 0)),
                 tags=list(hit.payload.get("tags") or []),
                 collection=hit.payload.get("collection"),
+                heading_path=[str(part) for part in hit.payload.get("heading_path") or []],
             )
             for hit in hits
         ]
