@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -92,15 +93,26 @@ def migrate(
 def create_admin(
     email: Annotated[str, typer.Argument(help="Email of the new admin")],
     full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    keep_password: Annotated[
+        bool,
+        typer.Option(
+            "--keep-password", help="Promote an existing user without changing their password"
+        ),
+    ] = False,
 ) -> None:
-    """Create an admin (or promote a user); the password is prompted for or read from stdin."""
+    """Create an admin, or promote a user (with a new password unless --keep-password).
+
+    The password is prompted for, or read from stdin when it is not a terminal.
+    """
     from email_validator import EmailNotValidError, validate_email
 
     from app.core.db import create_engine, create_sessionmaker, upgrade_schema
     from app.core.errors import MAIError
+    from app.core.security import hash_password
     from app.models import Role
+    from app.repositories.refresh_tokens import RefreshTokenRepository
     from app.repositories.users import UserRepository
-    from app.services.auth import create_user, normalise_email
+    from app.services.auth import check_new_password, create_user, normalise_email
 
     settings = _settings()
     try:
@@ -108,13 +120,15 @@ def create_admin(
     except EmailNotValidError as error:
         typer.echo(f"error: invalid email: {error}", err=True)
         raise typer.Exit(1) from None
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != password:
-            typer.echo("passwords do not match", err=True)
-            raise typer.Exit(1)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+
+    def read_password() -> str:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Repeat password: ") != password:
+                typer.echo("passwords do not match", err=True)
+                raise typer.Exit(1)
+            return password
+        return sys.stdin.readline().rstrip("\r\n")
 
     async def run() -> str:
         engine = create_engine(settings)
@@ -124,14 +138,26 @@ def create_admin(
             async with create_sessionmaker(engine)() as session:
                 existing = await UserRepository(session).get_by_email(normalise_email(email))
                 if existing is not None:
+                    if not keep_password:
+                        # Whoever registered the address chose that password: replace it.
+                        password = read_password()
+                        check_new_password(password, existing.email, settings)
+                        existing.password_hash = await hash_password(
+                            password, settings.bcrypt_rounds
+                        )
+                        await RefreshTokenRepository(session).revoke_user(
+                            existing.id, datetime.now(UTC)
+                        )
                     existing.role = Role.admin.value
+                    existing.is_active = True
                     await session.commit()
-                    return f"promoted existing user {existing.email} to admin"
+                    kept = " (password kept)" if keep_password else " with a new password"
+                    return f"promoted existing user {existing.email} to admin{kept}"
                 user = await create_user(
                     session,
                     settings,
                     email=email,
-                    password=password,
+                    password=read_password(),
                     full_name=full_name,
                     role=Role.admin,
                 )

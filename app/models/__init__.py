@@ -10,6 +10,7 @@ from app.models.approval import (
 )
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
+from app.models.invite import Invite
 from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
 from app.models.usage import UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
@@ -25,6 +26,7 @@ __all__ = [
     "DocumentStatus",
     "Feedback",
     "FeedbackTag",
+    "Invite",
     "KBDocument",
     "KBDocumentTag",
     "Message",

@@ -57,3 +57,36 @@ def test_misconfiguration_is_one_line(tmp_path: Path, command: list[str]) -> Non
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]]
     assert lines[0].startswith("configuration error: MAI_DATABASE_URL:")
+
+
+def test_promotion_sets_a_new_password_unless_asked_to_keep_it(tmp_path: Path) -> None:
+    import asyncio
+
+    from app.core.config import Settings
+    from app.core.db import create_engine, create_sessionmaker
+    from app.core.security import verify_password
+    from app.repositories.users import UserRepository
+
+    assert _mai(["migrate"], tmp_path).returncode == 0
+    created = _mai(["create-admin", "boss@example.com"], tmp_path, stdin="first-pass-1\n")
+    assert created.returncode == 0, created.stderr
+    kept = _mai(["create-admin", "boss@example.com", "--keep-password"], tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    assert "password kept" in kept.stdout
+    replaced = _mai(["create-admin", "boss@example.com"], tmp_path, stdin="second-pass-2\n")
+    assert replaced.returncode == 0, replaced.stderr
+    assert "new password" in replaced.stdout
+
+    async def password_hash() -> str:
+        settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+        engine = create_engine(settings)
+        async with create_sessionmaker(engine)() as session:
+            user = await UserRepository(session).get_by_email("boss@example.com")
+            assert user is not None
+            value = user.password_hash
+        await engine.dispose()
+        return value
+
+    stored = asyncio.run(password_hash())
+    assert asyncio.run(verify_password("second-pass-2", stored))
+    assert not asyncio.run(verify_password("first-pass-1", stored))
