@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,10 @@ def serve(
             err=True,
         )
     _prepare_metrics_dir(workers)
+    from app.core.http_server import HeaderTimeoutH11Protocol
+
+    # Files the service writes (SQLite, uploads, vectors) are readable by its user only.
+    os.umask(0o077)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -65,7 +70,12 @@ def serve(
         workers=workers,
         reload=reload,
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-For is honoured by the app, from MAI_TRUSTED_PROXIES only.
+        proxy_headers=False,
+        http=HeaderTimeoutH11Protocol,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        # Request line and headers together: 64 KiB.
+        h11_max_incomplete_event_size=64 * 1024,
     )
 
 

@@ -302,6 +302,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2, le=512)
     # A client that stops sending its body for this long gets 408 (uvicorn: idle keep-alive).
     request_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # `mai serve`: request headers must be in within this long (slowloris); idle keep-alive.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=600)
     max_streams_per_user: int = Field(default=10, ge=0)
     # Re-check the caller of an SSE stream at least this often (and on every event).
     stream_auth_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -334,6 +337,10 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"{item!r} is not an IP address or CIDR network such as 10.0.0.0/8"
                     ) from None
+            return [
+                str(ipaddress.ip_network(str(item), strict=False)) if "/" in str(item) else item
+                for item in values
+            ]
         return values
 
     @field_validator("admin_email")

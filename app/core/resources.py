@@ -15,6 +15,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, pending_migrations, upgrade_schema
 from app.core.errors import ServiceUnavailable
+from app.core.filemodes import make_private_dir, secure_data_dir
 from app.core.kv import CircuitBreaker, KeyValueStore, MemoryStore, RedisStore, create_redis
 from app.core.logging import get_logger
 from app.core.pricing import PriceTable, load_price_table
@@ -79,13 +80,13 @@ def create_qdrant(settings: Settings) -> AsyncQdrantClient:
         return AsyncQdrantClient(
             url=settings.qdrant_url, api_key=api_key, timeout=10, check_compatibility=False
         )
-    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.qdrant_path)
     return AsyncQdrantClient(path=str(settings.qdrant_path))
 
 
 async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
     """Connect to everything configured; migrate the embedded database when asked to."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     clock = clock or SystemClock()
     stack = AsyncExitStack()
     price_table = load_price_table(settings.model_prices_file)
@@ -117,6 +118,8 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
         stack.push_async_callback(http.aclose)
         qdrant = create_qdrant(settings)
         stack.push_async_callback(qdrant.close)
+        # Security hardening: the embedded database, uploads and vectors are private files.
+        secure_data_dir(settings)
     except BaseException:
         await stack.aclose()
         raise

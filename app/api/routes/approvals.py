@@ -7,10 +7,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.api.deps import AdminUser, CurrentUser, PageDep, ResourcesDep, SessionDep
+from app.api.deps import AdminUser, CallerDep, CurrentUser, PageDep, ResourcesDep, SessionDep
 from app.api.schemas.agent import TurnOut
 from app.api.schemas.approvals import (
     ApprovalDetailOut,
@@ -23,6 +23,7 @@ from app.api.schemas.approvals import (
     RejectIn,
 )
 from app.api.schemas.common import PageOut
+from app.api.streams import live_stream
 from app.core.errors import ServiceUnavailable
 from app.core.resources import Resources
 from app.core.runs import RunHandle
@@ -131,10 +132,13 @@ def _accepts(user: User) -> Any:
     response_class=EventSourceResponse,
     responses=SSE_RESPONSES,
 )
-async def approval_events(user: CurrentUser, resources: ResourcesDep) -> EventSourceResponse:
+async def approval_events(
+    request: Request, caller: CallerDep, resources: ResourcesDep
+) -> EventSourceResponse:
     """Live notifications (SSE): `approval.requested` and `approval.decided`, each carrying
     the approval; yours, or everyone's for an admin. Starts with `ready`; comment lines are
     heartbeats."""
+    user = caller.user
     broker = resources.approval_events
     if broker is None:
         raise ServiceUnavailable("Approval notifications are not running.", code="not_ready")
@@ -149,7 +153,7 @@ async def approval_events(user: CurrentUser, resources: ResourcesDep) -> EventSo
                     data=_encode({"approval": event.get("approval")}), event=event.get("event")
                 )
 
-    return _sse(events(), resources)
+    return _sse(live_stream(request, caller, events()), resources)
 
 
 @router.get("/outbox")
