@@ -136,13 +136,15 @@ def live_stream(
                     return
                 yield event
         finally:
-            if pending is not None:
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
-            close = getattr(iterator, "aclose", None)
-            if close is not None:
-                await close()
+            # First what needs no await: a cancelled stream may not get to run another one.
             release()
+            if pending is not None:
+                # The wrapped iterator is mid-step in that task: cancelling it closes it there.
+                pending.cancel()
+            else:
+                close = getattr(iterator, "aclose", None)
+                if close is not None:
+                    await close()
 
     stream = guarded()
     # A response that is never iterated (the client left first) still gives its slot back.

@@ -3,18 +3,31 @@ request limits, live stream authorisation, proxies and lockout, exposure by defa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from app.core.config import Settings
 from app.models import User
 from app.services.users import AdminBootstrapError
-from tests.conftest import Account, AccountFactory, AppFactory, SettingsFactory, client_for
+from tests.conftest import (
+    Account,
+    AccountFactory,
+    AppFactory,
+    SettingsFactory,
+    client_for,
+    register,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -229,3 +242,254 @@ async def test_long_or_varied_passwords_pass_and_the_rule_applies_to_changes(
     )
     assert change.status_code == 400
     assert change.json()["error"] == "password_too_common"
+
+
+# A real server, for what the in-process transport cannot show (endless streams, sockets).
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, **config: Any) -> AsyncIterator[str]:
+    """Serve an app (already started) with uvicorn on a free port; yields the base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", **config)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class SSEReader:
+    """Reads events from a live SSE response, one at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.lines = response.aiter_lines()
+
+    async def next(self, timeout: float = 10) -> tuple[str, Any]:
+        """The next event's name and decoded data; AssertionError when the stream ended."""
+
+        async def read() -> tuple[str, Any]:
+            name, data = "message", []
+            async for line in self.lines:
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "" and data:
+                    return name, json.loads("\n".join(data))
+            raise AssertionError("the stream ended")
+
+        return await asyncio.wait_for(read(), timeout)
+
+
+# Request limits before auth.
+
+
+async def test_oversized_body_is_refused_while_streaming_before_auth(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    app = await app_factory(settings_factory(max_body_bytes=64 * 1024))
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        chunk = b'{"x": "' + b"a" * 16 * 1024
+        for _ in range(100 * 64):  # 100 MB if read whole
+            sent += len(chunk)
+            yield chunk
+
+    async with client_for(app) as http:
+        # No Content-Length, no token: refused once the limit is passed, not at the end.
+        response = await http.post(
+            "/api/v1/agent/query", content=endless(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+        assert "MAI_MAX_BODY_BYTES" in response.json()["detail"]
+        assert sent < 256 * 1024
+        declared = await http.post(
+            LOGIN,
+            content=b"{}",
+            headers={"Content-Type": "application/json", "Content-Length": str(10**9)},
+        )
+        assert declared.status_code == 413
+
+
+async def test_deep_json_and_stalled_bodies_are_refused(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    app = await app_factory(settings_factory(request_read_timeout_seconds=0.3))
+    async with client_for(app) as http:
+        deep = await http.post(
+            LOGIN, content=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"}
+        )
+        assert deep.status_code == 400
+        assert deep.json()["error"] == "json_too_deep"
+        # Brackets inside strings are text, not nesting.
+        text = await http.post(LOGIN, json={"email": "a@example.com", "password": "[" * 500})
+        assert text.status_code == 401
+
+        async def stalls() -> AsyncIterator[bytes]:
+            yield b'{"email": '
+            await asyncio.sleep(2)
+            yield b'"a@example.com"}'
+
+        stalled = await http.post(
+            LOGIN, content=stalls(), headers={"Content-Type": "application/json"}
+        )
+        assert stalled.status_code == 408
+        assert stalled.json()["error"] == "request_timeout"
+
+
+async def test_slow_request_headers_are_cut_off() -> None:
+    from app.core.http_server import HeaderTimeoutH11Protocol
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    HeaderTimeoutH11Protocol.timeout_seconds = 0.5
+    try:
+        async with serving(app, http=HeaderTimeoutH11Protocol) as url:  # type: ignore[arg-type]
+            host, port = url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            await writer.drain()
+            started = time.perf_counter()
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+            assert time.perf_counter() - started < 3
+            writer.close()
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(url)).text == "ok"  # prompt clients are served
+    finally:
+        HeaderTimeoutH11Protocol.timeout_seconds = None
+
+
+async def test_streams_per_user_are_capped(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    app = await app_factory(settings_factory(max_streams_per_user=2))
+    async with client_for(app) as local:
+        account = await register(local)
+        other = await register(local)
+    url_path = "/api/v1/approvals/events"
+    async with serving(app) as url, httpx.AsyncClient(timeout=30) as http:
+        async with (
+            http.stream("GET", url + url_path, headers=account.headers) as first,
+            http.stream("GET", url + url_path, headers=account.headers) as second,
+        ):
+            # Readers are kept: a dropped line iterator closes its response.
+            readers = [SSEReader(first), SSEReader(second)]
+            for reader in readers:
+                assert (await reader.next())[0] == "ready"
+            third = await http.get(url + url_path, headers=account.headers)
+            assert third.status_code == 429
+            assert third.json()["error"] == "too_many_streams"
+            async with http.stream("GET", url + url_path, headers=other.headers) as theirs:
+                their_reader = SSEReader(theirs)
+                assert (await their_reader.next())[0] == "ready"
+            assert stream_slots_open(app, account) == 2
+        # Closed streams give their slots back.
+        for _ in range(50):
+            if stream_slots_open(app, account) == 0:
+                break
+            await asyncio.sleep(0.05)
+        async with http.stream("GET", url + url_path, headers=account.headers) as again:
+            assert again.status_code == 200
+
+
+def stream_slots_open(app: FastAPI, account: Account) -> int:
+    """How many streams the app counts open for an account."""
+    slots = getattr(app.state, "stream_slots", None)
+    return 0 if slots is None else slots.open_for(uuid.UUID(account.id))
+
+
+# Authorisation stays live on long connections.
+
+
+async def test_demoted_admin_stops_receiving_other_users_approvals_at_once(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    app = await app_factory(
+        settings_factory(admin_email="root@example.com", admin_password="admin-password-1")
+    )
+    async with client_for(app) as local:
+        login = await local.post(
+            LOGIN, json={"email": "root@example.com", "password": "admin-password-1"}
+        )
+        root = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        deputy = await register(local)
+        promoted = await local.patch(
+            f"/api/v1/users/{deputy.id}", headers=root, json={"role": "admin"}
+        )
+        assert promoted.status_code == 200
+    broker = app.state.resources.approval_events
+    someone_else = str(uuid.uuid4())
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream("GET", url + "/api/v1/approvals/events", headers=deputy.headers) as stream,
+    ):
+        reader = SSEReader(stream)
+        assert (await reader.next())[0] == "ready"
+        await broker.publish(
+            {"event": "approval.requested", "user_id": someone_else, "approval": {"id": "a1"}}
+        )
+        assert (await reader.next()) == ("approval.requested", {"approval": {"id": "a1"}})
+        async with client_for(app) as local:
+            demoted = await local.patch(
+                f"/api/v1/users/{deputy.id}", headers=root, json={"role": "user"}
+            )
+            assert demoted.status_code == 200
+        await broker.publish(
+            {"event": "approval.requested", "user_id": someone_else, "approval": {"id": "a2"}}
+        )
+        name, data = await reader.next()
+        assert name == "error"
+        assert data["error"] == "role_changed"
+        with pytest.raises(AssertionError, match="the stream ended"):
+            await reader.next()
+
+
+async def test_streams_are_rechecked_without_events(
+    app_factory: AppFactory, settings_factory: SettingsFactory, admin_settings: Settings
+) -> None:
+    app = await app_factory(admin_settings.model_copy(update={"stream_auth_recheck_seconds": 0.2}))
+    async with client_for(app) as local:
+        login = await local.post(
+            LOGIN, json={"email": "root@example.com", "password": "admin-password-1"}
+        )
+        root = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        user = await register(local)
+        leaver = await register(local)
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream("GET", url + "/api/v1/approvals/events", headers=user.headers) as disabled,
+        http.stream("GET", url + "/api/v1/approvals/events", headers=leaver.headers) as out,
+    ):
+        first, second = SSEReader(disabled), SSEReader(out)
+        assert (await first.next())[0] == "ready"
+        assert (await second.next())[0] == "ready"
+        async with client_for(app) as local:
+            off = await local.patch(
+                f"/api/v1/users/{user.id}", headers=root, json={"is_active": False}
+            )
+            assert off.status_code == 200
+            logout = await local.post("/api/v1/auth/logout", headers=leaver.headers)
+            assert logout.status_code == 204
+        name, data = await first.next(timeout=5)
+        # Deactivation also revokes the account's sessions: either check closes the stream.
+        assert name == "error"
+        assert data["error"] in ("user_inactive", "token_revoked")
+        name, data = await second.next(timeout=5)
+        assert (name, data["error"]) == ("error", "token_revoked")
