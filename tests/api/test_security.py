@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from app.core.clock import FrozenClock
 from app.core.config import Settings
 from app.models import User
 from app.services.users import AdminBootstrapError
@@ -493,3 +494,238 @@ async def test_streams_are_rechecked_without_events(
         assert data["error"] in ("user_inactive", "token_revoked")
         name, data = await second.next(timeout=5)
         assert (name, data["error"]) == ("error", "token_revoked")
+
+
+# Trusted proxies and per-account lockout.
+
+
+async def test_forwarded_for_is_honoured_only_from_trusted_proxies(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    async def attempts(app: FastAPI) -> list[int]:
+        statuses = []
+        async with client_for(app) as http:  # the ASGI client's address is 127.0.0.1
+            for n in range(3):
+                response = await http.post(
+                    LOGIN,
+                    json={"email": "nobody@example.com", "password": "wrong-pass-1"},
+                    headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                )
+                statuses.append(response.status_code)
+        return statuses
+
+    untrusted = await app_factory(settings_factory(auth_rate_limit_per_minute=2))
+    # A forged header cannot buy a fresh per-address allowance.
+    assert await attempts(untrusted) == [401, 401, 429]
+    await app_factory.stop(untrusted)
+    trusted = await app_factory(
+        settings_factory(auth_rate_limit_per_minute=2, trusted_proxies="127.0.0.0/8")
+    )
+    # Behind a trusted proxy each client address has its own allowance.
+    assert await attempts(trusted) == [401, 401, 401]
+
+
+async def test_repeated_failures_lock_the_account_whatever_the_address(
+    app_factory: AppFactory, settings_factory: SettingsFactory, clock: FrozenClock
+) -> None:
+    from datetime import timedelta
+
+    app = await app_factory(settings_factory(login_max_failures=3, trusted_proxies="127.0.0.1"))
+    async with client_for(app) as http:
+        victim = await register(http)
+        bystander = await register(http)
+
+        async def login(account: Account, password: str, address: str) -> httpx.Response:
+            return await http.post(
+                LOGIN,
+                json={"email": account.email, "password": password},
+                headers={"X-Forwarded-For": address},
+            )
+
+        # A success starts the count again.
+        for _ in range(2):
+            assert (await login(victim, "wrong-pass-1", "198.51.100.1")).status_code == 401
+        assert (await login(victim, victim.password, "198.51.100.1")).status_code == 200
+        for n in range(3):
+            assert (await login(victim, "wrong-pass-1", f"198.51.100.{n}")).status_code == 401
+        locked = await login(victim, victim.password, "198.51.100.99")
+        assert locked.status_code == 429
+        assert locked.json()["error"] == "account_locked"
+        assert int(locked.headers["Retry-After"]) > 0
+        assert (await login(bystander, bystander.password, "198.51.100.1")).status_code == 200
+        clock.advance(timedelta(minutes=16))
+        assert (await login(victim, victim.password, "198.51.100.1")).status_code == 200
+
+
+# Less exposed by default.
+
+
+async def test_health_details_need_a_token(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    app = await app_factory(
+        settings_factory(
+            admin_email="root@example.com",
+            admin_password="admin-password-1",
+            metrics_token="scrape-token-1",
+        )
+    )
+    async with client_for(app) as http:
+        anonymous = (await http.get("/health")).json()
+        assert set(anonymous) == {"status", "components"}
+        assert all(set(c) == {"name", "status"} for c in anonymous["components"])
+        assert "base_url" not in json.dumps(anonymous)
+        user = await register(http)
+        as_user = (await http.get("/health", headers=user.headers)).json()
+        assert set(as_user) == {"status", "components"}
+        login = await http.post(
+            LOGIN, json={"email": "root@example.com", "password": "admin-password-1"}
+        )
+        admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        for headers in (admin, {"Authorization": "Bearer scrape-token-1"}):
+            detailed = (await http.get("/health", headers=headers)).json()
+            assert "version" in detailed
+            llm = next(c for c in detailed["components"] if c["name"] == "llm")
+            assert llm["base_url"] == app.state.settings.llm_base_url
+    public = await app_factory(
+        settings_factory(health_details="public", data_dir=app.state.settings.data_dir / "p")
+    )
+    async with client_for(public) as http:
+        assert "version" in (await http.get("/health")).json()
+
+
+async def test_security_headers_on_every_response(
+    app_factory: AppFactory,
+    settings_factory: SettingsFactory,
+    user: Account,
+    client: httpx.AsyncClient,
+) -> None:
+    me = await client.get("/api/v1/users/me", headers=user.headers)
+    missing = await client.get("/api/v1/nowhere")
+    for response in (me, missing):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "Strict-Transport-Security" not in response.headers
+    production = await app_factory(
+        settings_factory(
+            env="production",
+            jwt_secret="p" * 40,
+            data_dir=client_data_dir(client) / "production",
+        )
+    )
+    async with client_for(production) as http:
+        ready = await http.get("/ready")
+        assert ready.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def client_data_dir(client: httpx.AsyncClient) -> Any:
+    """The data dir of the app behind an in-process client."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return transport.app.state.settings.data_dir  # type: ignore[attr-defined]
+
+
+async def test_embedded_files_are_private(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    import stat
+
+    from tests.kb.support import HashEmbedder
+
+    settings = settings_factory()
+    app = await app_factory(settings, embedder=HashEmbedder())
+    async with client_for(app) as http:
+        account = await register(http)
+        upload = await http.post(
+            "/api/v1/kb/documents",
+            headers=account.headers,
+            files={"file": ("notes.txt", b"private notes", "text/plain")},
+        )
+        assert upload.status_code == 202, upload.text
+
+    def mode(path: Any) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    data_dir = settings.data_dir
+    assert mode(data_dir) == 0o700
+    assert mode(settings.qdrant_path) == 0o700
+    [stored] = [p for p in settings.kb_files_dir.rglob("*") if p.is_file()]
+    assert mode(stored) == 0o600
+    assert mode(stored.parent) == 0o700
+    if settings.sqlite_path is not None:
+        assert mode(settings.sqlite_path) == 0o600
+    # Files from before (or made with a loose umask) are closed at the next start.
+    stray = data_dir / "left-over.txt"
+    stray.write_text("x")
+    stray.chmod(0o644)
+    await app_factory.stop(app)
+    await app_factory(settings, embedder=HashEmbedder())
+    assert mode(stray) == 0o600
+
+
+async def test_schema_invalid_values_are_refused_not_coerced(
+    client: httpx.AsyncClient, admin: Account, user: Account
+) -> None:
+    path = f"/api/v1/users/{user.id}"
+    for value in (False, "5", 2.5):
+        response = await client.patch(
+            path, headers=admin.headers, json={"daily_token_budget": value}
+        )
+        assert response.status_code == 422, value
+        assert response.json()["error"] == "validation_error"
+    assert (await client.get(path, headers=admin.headers)).json()["daily_token_budget"] is None
+    flag = await client.patch(path, headers=admin.headers, json={"is_active": "no"})
+    assert flag.status_code == 422
+    ok = await client.patch(path, headers=admin.headers, json={"daily_token_budget": 5})
+    assert ok.json()["daily_token_budget"] == 5
+
+
+async def test_upload_filenames_are_normalised(
+    app_factory: AppFactory, settings_factory: SettingsFactory
+) -> None:
+    from tests.kb.support import HashEmbedder
+
+    app = await app_factory(settings_factory(), embedder=HashEmbedder())
+    async with client_for(app) as http:
+        account = await register(http)
+        # Built by hand: httpx would percent-encode the characters under test.
+        name = "in\u202evoice\u200b\t.txt"
+        body = (
+            "--b0undary\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\nsome text\r\n--b0undary--\r\n"
+        ).encode()
+        tricky = await http.post(
+            "/api/v1/kb/documents",
+            headers={**account.headers, "Content-Type": "multipart/form-data; boundary=b0undary"},
+            content=body,
+        )
+        assert tricky.status_code == 202, tricky.text
+        assert tricky.json()["filename"] == "invoice.txt"
+        long = await http.post(
+            "/api/v1/kb/documents",
+            headers=account.headers,
+            files={"file": ("n" * 300 + ".txt", b"other text", "text/plain")},
+        )
+        assert long.status_code == 422
+        assert long.json()["error"] == "filename_too_long"
+
+
+# The OpenAPI schema tells the truth.
+
+
+async def test_openapi_documents_errors_in_the_real_shape(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    error = {"$ref": "#/components/schemas/Error"}
+    me = schema["paths"]["/api/v1/users/me"]["get"]["responses"]
+    assert {"401", "403", "429", "503"} <= set(me)
+    assert me["401"]["content"]["application/json"]["schema"] == error
+    upload = schema["paths"]["/api/v1/kb/documents"]["post"]["responses"]
+    assert {"413", "415", "422"} <= set(upload)
+    assert upload["422"]["content"]["application/json"]["schema"] == error
+    # What the schema promises is what comes back.
+    response = await client.get("/api/v1/users/me")
+    assert response.status_code == 401
+    assert set(response.json()) >= set(schema["components"]["schemas"]["Error"]["required"])
