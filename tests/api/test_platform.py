@@ -311,6 +311,9 @@ async def test_database_stamped_with_the_old_feature_heads_upgrades(
     engine = create_engine(settings)
     try:
         await upgrade_schema(engine, "0006_approvals")
+        # The shared PostgreSQL test database is already at head: step back to 0006 so the
+        # migrations after it apply again once the old heads are collapsed.
+        await downgrade_schema(engine, "0006_approvals")
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM alembic_version"))
             for rev in ("0003_usage", "0004_feedback", "0005_kb", "0006_approvals"):
