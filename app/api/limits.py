@@ -91,7 +91,10 @@ class RequestLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = _header(scope, b"content-type").startswith("multipart/")
+        content_type = _header(scope, b"content-type")
+        upload = content_type.startswith("multipart/")
+        # FastAPI parses a body without a content type as JSON too.
+        json_body = not content_type or "json" in content_type.split(";", 1)[0]
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > limit:
@@ -127,7 +130,7 @@ class RequestLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in buffered if m["type"] == "http.request")
-        if body and json_depth_exceeds(body, self.max_json_depth):
+        if json_body and body and json_depth_exceeds(body, self.max_json_depth):
             await self._refuse(
                 scope,
                 receive,
