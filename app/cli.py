@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,8 +59,6 @@ def serve(
     _prepare_metrics_dir(workers)
     from app.core.http_server import HeaderTimeoutH11Protocol
 
-    # Files the service writes (SQLite, uploads, vectors) are readable by its user only.
-    os.umask(0o077)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
