@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -116,6 +117,8 @@ def serve(
     import uvicorn
 
     _prepare_metrics_dir(workers)
+    from app.core.http_server import HeaderTimeoutH11Protocol
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -124,7 +127,12 @@ def serve(
         workers=workers,
         reload=reload,
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-For is honoured by the app, from MAI_TRUSTED_PROXIES only.
+        proxy_headers=False,
+        http=HeaderTimeoutH11Protocol,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        # Request line and headers together: 64 KiB.
+        h11_max_incomplete_event_size=64 * 1024,
     )
 
 
@@ -154,16 +162,26 @@ def migrate(
 def create_admin(
     email: Annotated[str, typer.Argument(help="Email of the new admin")],
     full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    keep_password: Annotated[
+        bool,
+        typer.Option(
+            "--keep-password", help="Promote an existing user without changing their password"
+        ),
+    ] = False,
 ) -> None:
-    """Create an admin (the password is prompted for or read from stdin), or promote an
-    existing user to admin (their password is kept and none is asked for)."""
+    """Create an admin, or promote a user (with a new password unless --keep-password).
+
+    The password is prompted for, or read from stdin when it is not a terminal.
+    """
     from email_validator import EmailNotValidError, validate_email
 
     from app.core.db import check_database, create_engine, create_sessionmaker, upgrade_schema
     from app.core.errors import MAIError
+    from app.core.security import hash_password
     from app.models import Role
+    from app.repositories.refresh_tokens import RefreshTokenRepository
     from app.repositories.users import UserRepository
-    from app.services.auth import create_user, normalise_email
+    from app.services.auth import check_new_password, create_user, normalise_email
 
     settings = _settings()
     try:
@@ -190,9 +208,21 @@ def create_admin(
             async with create_sessionmaker(engine)() as session:
                 existing = await UserRepository(session).get_by_email(normalise_email(email))
                 if existing is not None:
+                    if not keep_password:
+                        # Whoever registered the address chose that password: replace it.
+                        password = read_password()
+                        check_new_password(password, existing.email, settings)
+                        existing.password_hash = await hash_password(
+                            password, settings.bcrypt_rounds
+                        )
+                        await RefreshTokenRepository(session).revoke_user(
+                            existing.id, datetime.now(UTC)
+                        )
                     existing.role = Role.admin.value
+                    existing.is_active = True
                     await session.commit()
-                    return f"promoted existing user {existing.email} to admin"
+                    kept = " (password kept)" if keep_password else " with a new password"
+                    return f"promoted existing user {existing.email} to admin{kept}"
                 user = await create_user(
                     session,
                     settings,

@@ -13,12 +13,14 @@ from langchain_core.language_models import BaseChatModel
 
 from app.api.errors import install_error_handlers
 from app.api.input_guard import NulCharacterGuard
-from app.api.middleware import RequestContextMiddleware
+from app.api.limits import RequestLimitMiddleware
+from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
 from app.api.routes import metrics as metrics_routes
 from app.core.clock import Clock
-from app.core.config import Settings, load_settings
+from app.core.config import Environment, Settings, load_settings
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import mark_process_exited, track_db_pool
 from app.core.resources import close_resources, open_resources
@@ -112,6 +114,20 @@ def create_app(
         )
     # Inside the request context (added later = outer), so its errors carry the request id.
     app.add_middleware(NulCharacterGuard)
+    # Security hardening: limits run before any route or auth (added later = outer), X-Forwarded-For
+    # only from MAI_TRUSTED_PROXIES, security headers on every answer.
+    app.add_middleware(
+        RequestLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.kb_max_upload_mb * 1024 * 1024,
+        max_json_depth=settings.max_json_depth,
+        read_timeout_seconds=settings.request_read_timeout_seconds,
+    )
+    if settings.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.production)
     app.add_middleware(RequestContextMiddleware)
     # Outermost: compresses what every inner layer produced. Bodies under 1 KB are not worth
     # it; text/event-stream is excluded by Starlette, so SSE still streams event by event.
@@ -120,4 +136,5 @@ def create_app(
     app.include_router(api_router)
     if settings.metrics_enabled:
         metrics_routes.install(app)
+    install_openapi(app)
     return app

@@ -55,7 +55,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 def get_auth_service(session: SessionDep, resources: ResourcesDep) -> AuthService:
     """The auth use cases bound to this request's session."""
-    return AuthService(session, resources.settings, resources.store, resources.clock)
+    return AuthService(
+        session, resources.settings, resources.store, resources.clock, resources.rate_limiter
+    )
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

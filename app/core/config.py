@@ -340,6 +340,81 @@ class Settings(BaseSettings):
             )
         return self
 
+    # Security hardening: who may sign up, password rules, request limits before auth,
+    # trusted proxies, account lockout, what /health shows without a token.
+    # MAI_REGISTRATION: open (anyone signs up), invite (admins create users or issue
+    # single-use invite codes) or closed (admins create users); unset: open, invite in production.
+    registration: Literal["open", "invite", "closed"] | None = None
+    invite_ttl_hours: int = Field(default=7 * 24, ge=1, le=24 * 365)
+    # Passwords shorter than 12 characters need this many of: lower, upper, digit, other (0: off).
+    password_min_classes: int = Field(default=3, ge=0, le=4)
+    # JSON (and any non-upload) bodies; uploads are capped by MAI_KB_MAX_UPLOAD_MB instead.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    max_json_depth: int = Field(default=32, ge=2, le=512)
+    # A client that stops sending its body for this long gets 408 (uvicorn: idle keep-alive).
+    request_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # `mai serve`: request headers must be in within this long (slowloris); idle keep-alive.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=600)
+    max_streams_per_user: int = Field(default=10, ge=0)
+    # Re-check the caller of an SSE stream at least this often (and on every event).
+    stream_auth_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Addresses or CIDR networks whose X-Forwarded-For is believed; default: none.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Failed logins per account within the window before it is locked (0: no lockout).
+    login_max_failures: int = Field(default=10, ge=0)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1, le=7 * 24 * 3600)
+    # token: /health details (URLs, models, latencies) need an admin's or the metrics token.
+    health_details: Literal["token", "public"] = "token"
+
+    @field_validator("registration", mode="before")
+    @classmethod
+    def _registration(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: object) -> object:
+        import ipaddress
+
+        values = _split_csv(value)
+        if isinstance(values, list):
+            for item in values:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{item!r} is not an IP address or CIDR network such as 10.0.0.0/8"
+                    ) from None
+            return [
+                str(ipaddress.ip_network(str(item), strict=False)) if "/" in str(item) else item
+                for item in values
+            ]
+        return values
+
+    @field_validator("admin_email")
+    @classmethod
+    def _admin_email(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from email_validator import EmailNotValidError, validate_email
+
+        # The same check login applies: an address it refuses could never sign in.
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValueError(f"{value!r} can never sign in: {error}") from None
+        return value
+
+    @property
+    def effective_registration(self) -> Literal["open", "invite", "closed"]:
+        """MAI_REGISTRATION, defaulting to open (invite when MAI_ENV=production)."""
+        if self.registration is not None:
+            return self.registration
+        return "invite" if self.env is Environment.production else "open"
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -21,6 +21,7 @@ from app.core.db import (
     upgrade_schema,
 )
 from app.core.errors import ServiceUnavailable
+from app.core.filemodes import make_private_dir, secure_data_dir
 from app.core.kv import CircuitBreaker, KeyValueStore, MemoryStore, RedisStore, create_redis
 from app.core.logging import get_logger
 from app.core.pricing import PriceTable, load_price_table
@@ -117,7 +118,7 @@ def lock_data_dir(settings: Settings, stack: AsyncExitStack) -> None:
 
 async def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
     """Connect to everything configured; migrate the embedded database when asked to."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     clock = clock or SystemClock()
     stack = AsyncExitStack()
     price_table = load_price_table(settings.model_prices_file)
@@ -148,6 +149,8 @@ async def open_resources(settings: Settings, clock: Clock | None = None) -> Reso
         qdrant = create_qdrant(settings)
         if qdrant is not None:
             stack.push_async_callback(qdrant.close)
+        # The embedded database, uploads and vectors are private files.
+        secure_data_dir(settings)
     except BaseException:
         await stack.aclose()
         raise

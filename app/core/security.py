@@ -44,14 +44,22 @@ async def verify_password(password: str, password_hash: str) -> bool:
     return await asyncio.to_thread(_verify_password_sync, password, password_hash)
 
 
-# A real hash to compare against when the user does not exist, so timing does not reveal emails.
-_DUMMY_HASH = _hash_password_sync("not-a-real-password", 4)
+_DUMMY_HASHES: dict[int, str] = {}
 
 
-async def verify_password_or_dummy(password: str, password_hash: str | None) -> bool:
-    """Verify a password, spending comparable time when there is no user to check against."""
+def _dummy_hash(rounds: int) -> str:
+    """A real hash at the configured cost, made once per cost: checking an unknown email
+    then takes as long as checking a wrong password, so timing does not reveal accounts."""
+    if rounds not in _DUMMY_HASHES:
+        _DUMMY_HASHES[rounds] = _hash_password_sync(secrets.token_urlsafe(16), rounds)
+    return _DUMMY_HASHES[rounds]
+
+
+async def verify_password_or_dummy(password: str, password_hash: str | None, rounds: int) -> bool:
+    """Verify a password, spending the same time when there is no user to check against."""
     if password_hash is None:
-        await verify_password(password, _DUMMY_HASH)
+        dummy = await asyncio.to_thread(_dummy_hash, rounds)
+        await verify_password(password, dummy)
         return False
     return await verify_password(password, password_hash)
 

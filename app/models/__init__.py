@@ -19,6 +19,7 @@ from app.models.approval import (
 )
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
+from app.models.invite import Invite
 from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
 from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
@@ -36,6 +37,7 @@ __all__ = [
     "DocumentStatus",
     "Feedback",
     "FeedbackTag",
+    "Invite",
     "KBDocument",
     "KBDocumentTag",
     "Message",

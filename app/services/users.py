@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,11 +14,17 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.logging import get_logger
-from app.core.security import hash_password, verify_password
-from app.models import Role, User
+from app.core.security import hash_password, hash_token, verify_password
+from app.models import Invite, Role, User
+from app.repositories.invites import InviteRepository
 from app.repositories.refresh_tokens import RefreshTokenRepository
 from app.repositories.users import UserRepository
-from app.services.auth import check_password_length, create_user
+from app.services.auth import check_new_password, create_user, normalise_email
+
+
+class AdminBootstrapError(RuntimeError):
+    """MAI_ADMIN_EMAIL names an existing account that is not an admin: refuse to start."""
+
 
 log = get_logger(__name__)
 
@@ -63,7 +71,7 @@ class UserService:
                 )
             if not await verify_password(change.current_password, user.password_hash):
                 raise BadRequest("The current password is wrong.", code="invalid_current_password")
-            check_password_length(change.password)
+            check_new_password(change.password, user.email, self.settings)
             user.password_hash = await hash_password(change.password, self.settings.bcrypt_rounds)
             # Other devices signed in with the old password are signed out.
             await self.tokens.revoke_user(user.id, self.clock.now(), keep_family=session_id)
@@ -103,6 +111,39 @@ class UserService:
         log.info("user_updated", target_user_id=str(user.id), by=str(actor.id))
         return user
 
+    async def create(
+        self, actor: User, *, email: str, password: str, full_name: str | None, role: Role
+    ) -> User:
+        """An administrator creates an account (works in every MAI_REGISTRATION mode)."""
+        user = await create_user(
+            self.session,
+            self.settings,
+            email=email,
+            password=password,
+            full_name=full_name,
+            role=role,
+        )
+        await self.session.commit()
+        log.info("user_created", target_user_id=str(user.id), by=str(actor.id))
+        return user
+
+    async def create_invite(self, actor: User, email: str | None) -> tuple[Invite, str]:
+        """Issue a single-use invite code (only its hash is kept), valid MAI_INVITE_TTL_HOURS."""
+        code = secrets.token_urlsafe(24)
+        now = self.clock.now()
+        invite = await InviteRepository(self.session).add(
+            Invite(
+                code_hash=hash_token(code),
+                email=normalise_email(email) if email else None,
+                created_by=actor.id,
+                created_at=now,
+                expires_at=now + timedelta(hours=self.settings.invite_ttl_hours),
+            )
+        )
+        await self.session.commit()
+        log.info("invite_created", invite_id=str(invite.id), by=str(actor.id))
+        return invite, code
+
     async def delete(self, actor: User, user_id: uuid.UUID) -> None:
         """Delete a user and everything that cascades from them."""
         user = await self.get(user_id)
@@ -114,18 +155,27 @@ class UserService:
 
 
 async def ensure_admin(session: AsyncSession, settings: Settings) -> User | None:
-    """Create the configured first admin when no admin exists yet."""
+    """Create the configured first admin when no admin exists yet.
+
+    An existing account with MAI_ADMIN_EMAIL that is not an admin is never promoted here:
+    whoever registered that address first would otherwise become admin with their own
+    password. Start is refused with a line saying how to promote deliberately.
+    """
     if settings.admin_email is None or settings.admin_password is None:
         return None
     users = UserRepository(session)
     if await users.count_admins() > 0:
         return None
-    existing = await users.get_by_email(settings.admin_email.strip().lower())
+    email = normalise_email(settings.admin_email)
+    existing = await users.get_by_email(email)
     if existing is not None:
-        existing.role = Role.admin.value
-        existing.is_active = True
-        await session.commit()
-        return existing
+        error = AdminBootstrapError(
+            f"MAI_ADMIN_EMAIL: an account {email} already exists and is not an admin; "
+            f"promote it deliberately with `mai create-admin {email}` (sets a new password) "
+            f"or `mai create-admin {email} --keep-password`, or choose another address"
+        )
+        log.error("admin_bootstrap_refused", reason=str(error))
+        raise error
     user = await create_user(
         session,
         settings,

@@ -2,8 +2,10 @@
 
 Schemathesis generates cases for every operation from the app's own OpenAPI schema, both valid
 (positive) and invalid (negative) ones; each is sent through the ASGI app as a signed-in user
-(and again as an admin when the route needs one). Every answer must be below 500, and every
-error must come in the one JSON shape {error, detail, request_id}.
+(and again as an admin when the route needs one). Every answer must be below 500, every
+error must come in the one JSON shape {error, detail, request_id}, and every answer must be
+one the schema documents: its status, content type and body (schemathesis' conformance
+checks).
 
 Cases are generated first (synchronously, with Hypothesis) and then sent on the test's own event
 loop: the app's database and vector-store clients live on that loop. Generation is derandomized
@@ -29,7 +31,14 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from langchain_core.messages import BaseMessage
 from schemathesis import GenerationMode
+from schemathesis.core.failures import Failure as SchemaFailure
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app.models import Role, User
 from tests.conftest import Account, StartAgent, register
@@ -112,8 +121,29 @@ def _request(case: Any, headers: dict[str, str]) -> httpx.Request:
     )
 
 
-def _problem(response: httpx.Response) -> str | None:
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _undocumented(case: Any, response: httpx.Response) -> str | None:
+    """How an answer differs from what the schema documents for its operation, if it does."""
+    try:
+        case.validate_response(response, checks=CONFORMANCE)
+    except FailureGroup as group:
+        return "; ".join(
+            f"{failure.title}: {failure.message}"[:200]
+            for failure in group.exceptions
+            if isinstance(failure, SchemaFailure)
+        ) or str(group)
+    except SchemaFailure as failure:
+        return f"{failure.title}: {failure.message}"[:200]
+    return None
+
+
+def _problem(case: Any, response: httpx.Response) -> str | None:
     """What is wrong with an answer, or None when it keeps the contract."""
+    undocumented = _undocumented(case, response)
+    if undocumented is not None and response.status_code < 500:
+        return f"not as documented: {undocumented}"
     if response.status_code >= 500:
         return "server error"
     if response.status_code < 400:
@@ -167,7 +197,7 @@ async def test_no_input_makes_the_api_fail(start_agent: StartAgent) -> None:
                 ):
                     response = await http.send(_request(case, admin.headers))
                 sent += 1
-                problem = _problem(response)
+                problem = _problem(case, response)
                 if problem is not None:
                     failures.append(
                         Failure(

@@ -21,7 +21,7 @@ from app.core.db import (
     pending_migrations,
     upgrade_schema,
 )
-from tests.conftest import AppFactory, SettingsFactory, client_for, register
+from tests.conftest import Account, AppFactory, SettingsFactory, client_for, register
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -54,8 +54,10 @@ def _components(body: dict[str, object]) -> dict[str, dict[str, object]]:
     return {c["name"]: c for c in items}
 
 
-async def test_health_degraded_when_llm_down(client: httpx.AsyncClient, backend: str) -> None:
-    response = await client.get("/health")
+async def test_health_degraded_when_llm_down(
+    client: httpx.AsyncClient, backend: str, admin: Account
+) -> None:
+    response = await client.get("/health", headers=admin.headers)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "degraded"
@@ -74,7 +76,7 @@ async def test_health_degraded_when_llm_down(client: httpx.AsyncClient, backend:
 async def test_health_lists_llm_models(
     app_factory: AppFactory, settings_factory: SettingsFactory, fake_llm_server: str
 ) -> None:
-    app = await app_factory(settings_factory(llm_base_url=fake_llm_server))
+    app = await app_factory(settings_factory(llm_base_url=fake_llm_server, health_details="public"))
     async with client_for(app) as http:
         body = (await http.get("/health")).json()
     assert body["status"] == "healthy"

@@ -131,8 +131,9 @@ async def test_inactive_user_cannot_login_or_use_tokens(
     login = await client.post(
         "/api/v1/auth/login", json={"email": user.email, "password": user.password}
     )
-    assert login.status_code == 403
-    assert login.json()["error"] == "user_inactive"
+    # The same answer as a wrong password: it must not confirm that the password was right.
+    assert login.status_code == 401
+    assert login.json()["error"] == "invalid_credentials"
     refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})
     assert refresh.status_code in (401, 403)
     # Reactivated, they can sign in again.

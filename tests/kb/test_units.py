@@ -16,8 +16,9 @@ from app.core.errors import UnsupportedMediaType
 from app.services.kb.chunking import Chunker, RegexTokenCounter, token_counter_for
 from app.services.kb.embeddings import EmbeddingUnavailable, OpenAIEmbedder, create_embedder
 from app.services.kb.errors import IngestError
-from app.services.kb.parsing import Block, detect_kind, parse
+from app.services.kb.parsing import detect_kind, parse
 from app.services.kb.sparse import document_vector, query_vector, terms
+from app.services.kb.text import Block
 from tests.conftest import unavailable
 from tests.kb.support import make_docx, make_docx_bomb, make_pdf
 

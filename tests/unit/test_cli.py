@@ -37,23 +37,31 @@ def test_migrate_then_create_admin_from_stdin(data_dir: Path) -> None:
     migrated = _mai(["migrate"])
     assert migrated.exit_code == 0, migrated.output
     assert (data_dir / "mai.db").exists()
-    created = _mai(["create-admin", "Boss@Example.com"], stdin="a-good-password\n")
+    created = _mai(["create-admin", "Boss@Example.com"], stdin="Quiet-Harbour-71\n")
     assert created.exit_code == 0, created.output
     assert "created admin boss@example.com" in created.stdout
-    again = _mai(["create-admin", "boss@example.com"])
+    again = _mai(["create-admin", "boss@example.com", "--keep-password"])
     assert again.exit_code == 0, again.output
     assert "promoted" in again.stdout
 
 
-def test_promotion_does_not_ask_for_a_password(data_dir: Path) -> None:
-    assert _mai(["create-admin", "boss@example.com"], stdin="a-good-password\n").exit_code == 0
+def test_promotion_keeping_the_password_does_not_ask_for_one(data_dir: Path) -> None:
+    created = _mai(["create-admin", "boss@example.com"], stdin="Quiet-Harbour-71\n")
+    assert created.exit_code == 0, created.output
     # On a terminal a password prompt would wait for input; the promotion must not prompt.
     controller, terminal = pty.openpty()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
     environ |= {"MAI_DATA_DIR": str(data_dir), "MAI_BCRYPT_ROUNDS": "4", "PYTHONPATH": str(ROOT)}
     try:
         promoted = subprocess.run(
-            [sys.executable, "-m", "app.cli", "create-admin", "boss@example.com"],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "create-admin",
+                "boss@example.com",
+                "--keep-password",
+            ],
             stdin=terminal,
             capture_output=True,
             text=True,
@@ -77,7 +85,7 @@ def test_create_admin_rejects_short_password(data_dir: Path) -> None:
 
 
 def test_create_admin_rejects_bad_email(data_dir: Path) -> None:
-    result = _mai(["create-admin", "not-an-email"], stdin="a-good-password\n")
+    result = _mai(["create-admin", "not-an-email"], stdin="Quiet-Harbour-71\n")
     assert result.exit_code == 1
     assert "email" in result.stderr.lower()
 
@@ -96,3 +104,35 @@ def test_help_lists_every_command() -> None:
     assert result.exit_code == 0
     for command in ("serve", "migrate", "create-admin", "ingest"):
         assert command in result.stdout
+
+
+def test_promotion_sets_a_new_password_unless_asked_to_keep_it(data_dir: Path) -> None:
+    import asyncio
+
+    from app.core.config import Settings
+    from app.core.db import create_engine, create_sessionmaker
+    from app.core.security import verify_password
+    from app.repositories.users import UserRepository
+
+    created = _mai(["create-admin", "boss@example.com"], stdin="Quiet-Harbour-71\n")
+    assert created.exit_code == 0, created.output
+    kept = _mai(["create-admin", "boss@example.com", "--keep-password"])
+    assert kept.exit_code == 0, kept.output
+    assert "password kept" in kept.stdout
+    replaced = _mai(["create-admin", "boss@example.com"], stdin="Silver-Kettle-58\n")
+    assert replaced.exit_code == 0, replaced.output
+    assert "new password" in replaced.stdout
+
+    async def password_hash() -> str:
+        settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+        engine = create_engine(settings)
+        async with create_sessionmaker(engine)() as session:
+            user = await UserRepository(session).get_by_email("boss@example.com")
+            assert user is not None
+            value = user.password_hash
+        await engine.dispose()
+        return value
+
+    stored = asyncio.run(password_hash())
+    assert asyncio.run(verify_password("Silver-Kettle-58", stored))
+    assert not asyncio.run(verify_password("Quiet-Harbour-71", stored))

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.api.deps import AdminUser, CurrentUser, PageDep, ResourcesDep, SessionDep
+from app.api.deps import AdminUser, CallerDep, CurrentUser, PageDep, ResourcesDep, SessionDep
 from app.api.schemas.agent import TurnOut
 from app.api.schemas.approvals import (
     ApprovalDetailOut,
@@ -25,6 +25,7 @@ from app.api.schemas.approvals import (
 )
 from app.api.schemas.common import PageOut
 from app.api.sse import relay_events, sse_response
+from app.api.streams import live_stream
 from app.core.errors import ServiceUnavailable
 from app.models import User
 from app.repositories.approvals import OutboxRepository
@@ -137,10 +138,13 @@ def _accepts(user: User) -> Any:
     response_class=EventSourceResponse,
     responses=SSE_RESPONSES,
 )
-async def approval_events(user: CurrentUser, resources: ResourcesDep) -> EventSourceResponse:
+async def approval_events(
+    request: Request, caller: CallerDep, resources: ResourcesDep
+) -> EventSourceResponse:
     """Live notifications (SSE): `approval.requested` and `approval.decided`, each carrying
     the approval; yours, or everyone's for an admin. Starts with `ready`; comment lines are
     heartbeats."""
+    user = caller.user
     broker = resources.approval_events
     if broker is None:
         raise ServiceUnavailable("Approval notifications are not running.", code="not_ready")
@@ -155,7 +159,7 @@ async def approval_events(user: CurrentUser, resources: ResourcesDep) -> EventSo
                     data=_encode({"approval": event.get("approval")}), event=event.get("event")
                 )
 
-    return sse_response(events(), resources)
+    return sse_response(live_stream(request, caller, events()), resources)
 
 
 @router.get("/outbox")

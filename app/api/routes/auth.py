@@ -31,7 +31,11 @@ async def register(
 ) -> TokensOut:
     """Create an account and return it with a token pair."""
     user, pair = await auth.register(
-        email=body.email, password=body.password, full_name=body.full_name, user_agent=user_agent
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        user_agent=user_agent,
+        invite_code=body.invite_code,
     )
     return _tokens(user, pair)
 

@@ -22,6 +22,7 @@ from app.core.errors import PayloadTooLarge, ServiceUnavailable
 from app.models import DocumentStatus
 from app.repositories.vectors import SearchFilters
 from app.services.analytics import AnalyticsService
+from app.services.kb.filenames import normalise_filename
 from app.services.kb.service import KnowledgeBase, Upload
 
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
@@ -84,7 +85,7 @@ async def upload_document(
         session,
         user.id,
         Upload(
-            filename=file.filename or "upload",
+            filename=normalise_filename(file.filename),
             data=data,
             title=title,
             tags=tags or [],

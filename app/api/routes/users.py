@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, status
 
 from app.api.deps import AdminUser, CallerDep, ClockDep, PageDep, SessionDep, SettingsDep
 from app.api.routes.kb import KnowledgeBaseDep
-from app.api.schemas.auth import AdminUserUpdateIn, MeUpdateIn, UserOut
+from app.api.schemas.auth import (
+    AdminUserCreateIn,
+    AdminUserUpdateIn,
+    InviteIn,
+    InviteOut,
+    MeUpdateIn,
+    UserOut,
+)
 from app.api.schemas.common import PageOut
 from app.services.users import AdminChange, ProfileChange, UserService
 
@@ -53,6 +60,22 @@ async def list_users(_: AdminUser, users: UserServiceDep, page: PageDep) -> Page
         limit=page.limit,
         offset=page.offset,
     )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_user(body: AdminUserCreateIn, admin: AdminUser, users: UserServiceDep) -> UserOut:
+    """Create an account (admin); the way in when MAI_REGISTRATION is invite or closed."""
+    user = await users.create(
+        admin, email=body.email, password=body.password, full_name=body.full_name, role=body.role
+    )
+    return UserOut.model_validate(user)
+
+
+@router.post("/invites", status_code=status.HTTP_201_CREATED)
+async def create_invite(body: InviteIn, admin: AdminUser, users: UserServiceDep) -> InviteOut:
+    """Issue a single-use invite code for POST /auth/register (admin); shown only once."""
+    invite, code = await users.create_invite(admin, body.email)
+    return InviteOut(id=invite.id, code=code, email=invite.email, expires_at=invite.expires_at)
 
 
 @router.get("/{user_id}")

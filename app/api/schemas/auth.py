@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from app.models import Role
 
@@ -21,6 +29,43 @@ class RegisterIn(BaseModel):
     email: EmailStr
     password: Password
     full_name: Name | None = None
+    invite_code: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=200,
+            description="Needed when MAI_REGISTRATION=invite: a code an administrator issued",
+        ),
+    ] = None
+
+
+class AdminUserCreateIn(BaseModel):
+    """An account an administrator creates (any registration mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: Password
+    full_name: Name | None = None
+    role: Role = Role.user
+
+
+class InviteIn(BaseModel):
+    """An invite to issue; with an email it is good for that address only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr | None = None
+
+
+class InviteOut(BaseModel):
+    """An issued invite: give the code to the person; it is shown only this once."""
+
+    id: uuid.UUID
+    code: str
+    email: str | None
+    expires_at: datetime
 
 
 class LoginIn(BaseModel):
@@ -80,8 +125,9 @@ class AdminUserUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    is_active: bool | None = None
-    daily_token_budget: int | None = Field(
+    is_active: StrictBool | None = None
+    # Strict: a JSON `false` or "5" is refused instead of being stored as 0 or 5.
+    daily_token_budget: StrictInt | None = Field(
         default=None,
         ge=0,
         le=2_000_000_000,

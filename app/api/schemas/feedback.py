@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from app.models import Feedback, Rating
 
@@ -25,7 +25,7 @@ class FeedbackIn(BaseModel):
 
     message_id: uuid.UUID
     rating: Rating
-    score: Annotated[int | None, Field(ge=1, le=5, description="1 (bad) to 5 (great)")] = None
+    score: Annotated[StrictInt | None, Field(ge=1, le=5, description="1 (bad) to 5 (great)")] = None
     comment: Annotated[str | None, Field(max_length=MAX_COMMENT_CHARS)] = None
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.models import DocumentStatus
 
@@ -73,7 +73,7 @@ class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=4000)
-    top_k: int = Field(default=5, ge=1, le=50)
+    top_k: StrictInt = Field(default=5, ge=1, le=50)
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
 

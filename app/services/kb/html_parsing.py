@@ -12,7 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.services.kb.parsing import Block, Outline, ParsedDocument, decode_text, split_long_lines
+from app.services.kb.text import (
+    Block,
+    Outline,
+    ParsedDocument,
+    check_text_size,
+    decode_text,
+    split_long_lines,
+)
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
@@ -232,8 +239,6 @@ def _last(path: tuple[str, ...]) -> str | None:
 def parse_html(data: bytes, *, max_text_chars: int | None = None) -> ParsedDocument:
     """HTML: the main content's text in blocks with heading paths; the title from <h1>/<title>."""
     from bs4 import BeautifulSoup
-
-    from app.services.kb.parsing import check_text_size
 
     text = decode_text(data)
     if max_text_chars is not None:

@@ -26,6 +26,7 @@ from app.core.errors import (
     ServiceUnavailable,
     Unprocessable,
 )
+from app.core.filemodes import write_private_file
 from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.models import DocumentStatus, KBDocument
@@ -514,9 +515,8 @@ class KnowledgeBase:
 
     @staticmethod
     def _write_file(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".part")
-        temporary.write_bytes(data)
+        write_private_file(temporary, data)
         temporary.replace(path)
 
     @staticmethod
