@@ -1,0 +1,164 @@
+"""The LangGraph store behind long-term memory: PostgreSQL + pgvector, or SQLite + sqlite-vec.
+
+Both are LangGraph's own implementations, so graphs get the same `BaseStore` through
+`Runtime.store` whichever database runs underneath; the semantic index embeds with the same
+model as the knowledge base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from typing import Any, cast
+
+import sqlite3
+
+import aiosqlite
+from langgraph.store.base import BaseStore, TTLConfig
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.store.postgres.base import PostgresIndexConfig
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+from langgraph.store.sqlite.base import SqliteIndexConfig
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.core.config import Settings
+from app.core.logging import get_logger
+
+log = get_logger(__name__)
+
+EmbedTexts = Callable[[Sequence[str]], Awaitable[list[list[float]]]]
+
+# The value field the semantic index embeds: a memory's text.
+INDEXED_FIELDS = ["content"]
+# Any fixed key, other than the checkpointer's: serialises the store's schema migrations.
+_SETUP_LOCK_KEY = 4_172_031_554
+MINUTES_PER_DAY = 24 * 60
+
+
+def _cosine_distance(left: bytes | None, right: bytes | None) -> float | None:
+    import numpy as np
+
+    if left is None or right is None:
+        return None
+    a = np.frombuffer(left, dtype=np.float32)
+    b = np.frombuffer(right, dtype=np.float32)
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return 1.0 - float(a @ b) / denominator if denominator else 1.0
+
+
+class VectorConnection(aiosqlite.Connection):
+    """An aiosqlite connection that gives LangGraph's SQLite store its vector functions.
+
+    The store loads the sqlite-vec extension, but Python builds without loadable-extension
+    support (such as uv's standalone interpreters) cannot load it. There the one function the
+    store's cosine search calls, `vec_distance_cosine`, is registered in Python instead.
+    """
+
+    async def enable_load_extension(self, value: bool) -> None:
+        """Allow extension loading where this sqlite3 build can; a no-op elsewhere."""
+        if hasattr(sqlite3.Connection, "enable_load_extension"):
+            await super().enable_load_extension(value)
+
+    async def load_extension(self, path: str) -> None:
+        """Load the extension, or register its cosine distance in Python when that cannot be."""
+        if hasattr(sqlite3.Connection, "enable_load_extension"):
+            await super().load_extension(path)
+            return
+        await self.create_function(
+            "vec_distance_cosine", 2, _cosine_distance, deterministic=True
+        )
+
+
+async def connect_sqlite(path: str) -> aiosqlite.Connection:
+    """An autocommit connection to the store's SQLite file, ready for vector search."""
+
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+
+    conn = VectorConnection(connector, iter_chunk_size=64)
+    await conn
+    return conn
+
+
+def store_sqlite_path(settings: Settings) -> str:
+    """The SQLite file holding the store: beside the app database, in its own file."""
+    app_db = settings.sqlite_path
+    directory = app_db.parent if app_db is not None else settings.data_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    return str((directory / "memory.db").resolve())
+
+
+def ttl_config(settings: Settings) -> TTLConfig | None:
+    """Expiry from MAI_MEMORY_TTL_DAYS (refreshed on every read), or None to keep forever."""
+    if settings.memory_ttl_days is None:
+        return None
+    return {
+        "default_ttl": settings.memory_ttl_days * MINUTES_PER_DAY,
+        "refresh_on_read": True,
+        "sweep_interval_minutes": 60,
+    }
+
+
+async def open_memory_store(
+    settings: Settings, stack: AsyncExitStack, embed: EmbedTexts, dims: int
+) -> BaseStore:
+    """Open and migrate the store for this deployment; its cleanup is registered on `stack`.
+
+    `embed` turns texts into `dims`-sized vectors (the knowledge base's model in the service,
+    a deterministic function in tests).
+    """
+
+    async def embed_texts(texts: list[str]) -> list[list[float]]:
+        return await embed(texts)
+
+    ttl = ttl_config(settings)
+    store: AsyncPostgresStore | AsyncSqliteStore
+    if settings.uses_postgres:
+        conninfo = settings.postgres_conninfo
+        assert conninfo is not None
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max(2, settings.database_pool_size // 2),
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            open=False,
+        )
+        await pool.open(wait=True, timeout=30)
+        stack.push_async_callback(pool.close)
+        pg_index: PostgresIndexConfig = {
+            "dims": dims,
+            "embed": embed_texts,
+            "fields": INDEXED_FIELDS,
+            "distance_type": "cosine",
+        }
+        async with pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            try:
+                await AsyncPostgresStore(conn, index=pg_index, ttl=ttl).setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+        store = AsyncPostgresStore(pool, index=pg_index, ttl=ttl)
+    else:
+        conn = await connect_sqlite(store_sqlite_path(settings))
+        stack.push_async_callback(conn.close)
+        await conn.execute("PRAGMA busy_timeout=30000")
+        await conn.execute("PRAGMA journal_mode=WAL")
+        # LangGraph's SQLite store reads the indexed paths from "text_fields" (and embeds the
+        # whole JSON value without it), unlike the IndexConfig "fields" the other stores read.
+        sqlite_index = cast(
+            SqliteIndexConfig,
+            {
+                "dims": dims,
+                "embed": embed_texts,
+                "fields": INDEXED_FIELDS,
+                "text_fields": INDEXED_FIELDS,
+            },
+        )
+        store = AsyncSqliteStore(conn, index=sqlite_index, ttl=ttl)
+        await store.setup()
+    if ttl is not None:
+        await store.start_ttl_sweeper()
+        stack.push_async_callback(store.stop_ttl_sweeper, 10.0)
+    log.info("memory_store_opened", backend="postgresql" if settings.uses_postgres else "sqlite")
+    return store
