@@ -24,6 +24,24 @@ SCAN_LIMIT = 100_000
 IMPORTANCE_FLOOR = 0.7
 
 
+@dataclass(frozen=True, kw_only=True)
+class MemoryOptions:
+    """How the assistant uses long-term memory in a run (from MAI_MEMORY_* in the service)."""
+
+    # Off: nothing is recalled or written (the service-wide kill switch or the user's choice).
+    enabled: bool = True
+    recall_k: int = 5
+    # Cosine similarity a memory needs to be recalled / to count as a duplicate when written.
+    min_score: float = 0.3
+    duplicate_threshold: float = 0.9
+    # What "forget that ..." needs to match before a memory is deleted: stricter than recall.
+    forget_min_score: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.recall_k < 1:
+            raise ValueError("recall_k must be at least 1")
+
+
 def memory_namespace(user_id: str) -> tuple[str, str, str]:
     """Where one user's memories live in the store."""
     return ("users", user_id, "memories")

@@ -2,8 +2,17 @@
 
 from graphs.assistant.nodes.call_model import call_model
 from graphs.assistant.nodes.load_context import load_context
+from graphs.assistant.nodes.memory import recall_memories, update_memories
 from graphs.assistant.nodes.route import route
 from graphs.assistant.nodes.synthesize import synthesize
 from graphs.assistant.nodes.tools import tools
 
-__all__ = ["call_model", "load_context", "route", "synthesize", "tools"]
+__all__ = [
+    "call_model",
+    "load_context",
+    "recall_memories",
+    "route",
+    "synthesize",
+    "tools",
+    "update_memories",
+]
