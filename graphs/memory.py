@@ -233,7 +233,7 @@ class MemoryBook:
             metadata=dict(metadata) if metadata is not None else memory.metadata,
         )
         # Only a changed text needs a new embedding.
-        reindex = None if content is not None else False
+        reindex: Literal[False] | None = None if content is not None else False
         await self.store.aput(self.namespace, memory.id, changed.to_value(), index=reindex)
         return changed
 

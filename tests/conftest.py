@@ -171,7 +171,8 @@ async def _truncate_postgres(url: str) -> None:
         extra = await conn.execute(
             text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename LIKE 'checkpoint%'"
+                # LangGraph's checkpointer and memory store data (not their migration tables).
+                "AND (tablename LIKE 'checkpoint%' OR tablename IN ('store', 'store_vectors'))"
             )
         )
         tables += [row[0] for row in extra]

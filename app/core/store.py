@@ -7,14 +7,22 @@ model as the knowledge base.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, cast
 
-import sqlite3
-
 import aiosqlite
-from langgraph.store.base import BaseStore, TTLConfig
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchOp,
+    TTLConfig,
+)
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.postgres.base import PostgresIndexConfig
 from langgraph.store.sqlite.aio import AsyncSqliteStore
@@ -24,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings
 from app.core.logging import get_logger
+from app.core.metrics import MemoryOperation, record_memory_operations
 
 log = get_logger(__name__)
 
@@ -65,9 +74,7 @@ class VectorConnection(aiosqlite.Connection):
         if hasattr(sqlite3.Connection, "enable_load_extension"):
             await super().load_extension(path)
             return
-        await self.create_function(
-            "vec_distance_cosine", 2, _cosine_distance, deterministic=True
-        )
+        await self.create_function("vec_distance_cosine", 2, _cosine_distance, deterministic=True)
 
 
 async def connect_sqlite(path: str) -> aiosqlite.Connection:
@@ -79,6 +86,50 @@ async def connect_sqlite(path: str) -> aiosqlite.Connection:
     conn = VectorConnection(connector, iter_chunk_size=64)
     await conn
     return conn
+
+
+def _count(ops: Iterable[Op]) -> None:
+    counts: dict[MemoryOperation, int] = {"read": 0, "search": 0, "write": 0, "delete": 0}
+    for op in ops:
+        if isinstance(op, GetOp):
+            counts["read"] += 1
+        elif isinstance(op, (SearchOp, ListNamespacesOp)):
+            counts["search"] += 1
+        elif isinstance(op, PutOp):
+            counts["delete" if op.value is None else "write"] += 1
+    for operation, count in counts.items():
+        record_memory_operations(operation, count)
+
+
+class MeteredStore(BaseStore):
+    """A store that counts its operations on /metrics and hands the work to LangGraph's store.
+
+    Every read and write, the graphs' through `Runtime.store` and the API's, goes through
+    `batch`/`abatch`, so this one place meters them all.
+    """
+
+    def __init__(self, inner: AsyncPostgresStore | AsyncSqliteStore) -> None:
+        self.inner = inner
+        self.supports_ttl = inner.supports_ttl
+        self.ttl_config = inner.ttl_config
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run operations synchronously (LangGraph's sync API; the service is async)."""
+        ops = list(ops)
+        _count(ops)
+        return self.inner.batch(ops)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run operations."""
+        ops = list(ops)
+        _count(ops)
+        return await self.inner.abatch(ops)
+
+    async def sweep_expired(self) -> int:
+        """Delete the memories whose TTL has passed; how many there were."""
+        if self.inner.ttl_config is None:
+            return 0
+        return await self.inner.sweep_ttl()
 
 
 def store_sqlite_path(settings: Settings) -> str:
@@ -102,14 +153,14 @@ def ttl_config(settings: Settings) -> TTLConfig | None:
 
 async def open_memory_store(
     settings: Settings, stack: AsyncExitStack, embed: EmbedTexts, dims: int
-) -> BaseStore:
+) -> MeteredStore:
     """Open and migrate the store for this deployment; its cleanup is registered on `stack`.
 
     `embed` turns texts into `dims`-sized vectors (the knowledge base's model in the service,
     a deterministic function in tests).
     """
 
-    async def embed_texts(texts: list[str]) -> list[list[float]]:
+    async def embed_texts(texts: Sequence[str]) -> list[list[float]]:
         return await embed(texts)
 
     ttl = ttl_config(settings)
@@ -161,4 +212,4 @@ async def open_memory_store(
         await store.start_ttl_sweeper()
         stack.push_async_callback(store.stop_ttl_sweeper, 10.0)
     log.info("memory_store_opened", backend="postgresql" if settings.uses_postgres else "sqlite")
-    return store
+    return MeteredStore(store)

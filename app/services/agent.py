@@ -37,6 +37,7 @@ from app.repositories.conversations import (
     MessageRepository,
 )
 from app.services.approvals.service import ApprovalService, PausedTurn
+from app.services.memory import memory_options
 from graphs.assistant import Context
 
 log = get_logger(__name__)
@@ -392,6 +393,7 @@ class AgentService:
             approval_exempt=frozenset(settings.approval_exempt_tools) or None,
             approval_timeout_seconds=settings.approval_timeout_seconds,
             clock=self.clock.now,
+            memory=memory_options(settings),
         )
 
     def _bind_log_context(self, run_id: uuid.UUID, conversation_id: uuid.UUID) -> None:

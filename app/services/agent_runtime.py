@@ -58,7 +58,9 @@ async def start_agent_runtime(
     resources.checkpointer = await open_checkpointer(resources.settings, stack)
     resources.chat_models = ChatModelProvider(resources.settings, resources.http, chat_model)
     resources.tool_registry = build_tool_registry(resources)
-    resources.agent_graph = builder.compile(checkpointer=resources.checkpointer)
+    resources.agent_graph = builder.compile(
+        checkpointer=resources.checkpointer, store=resources.memory_store
+    )
     await recover_abandoned_runs(resources)
     sweeper = asyncio.create_task(_sweep_abandoned_runs(resources), name="agent-run-sweeper")
 

@@ -65,7 +65,8 @@ async def test_a_fact_from_one_conversation_is_used_in_the_next(
     assert first["answer"] == "What a good name!"
     assert first["memory_usage"]["input_tokens"] > 0
     [stored] = await MemoryBook(store, "alice").all()
-    assert stored.content == REX and stored.importance == 0.8
+    assert stored.content == REX
+    assert stored.importance == 0.8
 
     llm = scripted({"route": "direct"}, "Your dog is Rex.", NOTHING)
     second = await turn(agent, "What is my dog called?", Context(user_id="alice", llm=llm))
@@ -74,7 +75,8 @@ async def test_a_fact_from_one_conversation_is_used_in_the_next(
     # The answering call (route, answer, memory step: the second) saw the memory.
     assert REX in system_prompt(llm.calls[1])
     recalled = await MemoryBook(store, "alice").get(stored.id)
-    assert recalled is not None and recalled.access_count == 1
+    assert recalled is not None
+    assert recalled.access_count == 1
 
 
 async def test_another_user_never_recalls_it(agent: Agent) -> None:
@@ -113,9 +115,11 @@ async def test_memory_off_writes_and_recalls_nothing(agent: Agent, store: BaseSt
     await MemoryBook(store, "dee").add(REX, now=Context().now())
     off = MemoryOptions(enabled=False)
     llm = scripted({"route": "direct"}, "I do not know.")
-    result = await turn(agent, "My dog is called Rex, what is he called?", Context(
-        user_id="dee", llm=llm, memory=off
-    ))
+    result = await turn(
+        agent,
+        "My dog is called Rex, what is he called?",
+        Context(user_id="dee", llm=llm, memory=off),
+    )
     assert result["memories"] == []
     assert len(llm.calls) == 2  # no memory step
     assert REX not in system_prompt(llm.calls[1])
@@ -132,7 +136,7 @@ async def test_the_answer_streams_before_the_memory_step(agent: Agent) -> None:
         stream_mode=["messages", "updates"],
     ):
         if mode == "messages":
-            message, metadata = chunk
+            _message, metadata = chunk
             order.append(f"token:{metadata['langgraph_node']}")
         else:
             order.extend(f"done:{node}" for node in chunk)

@@ -13,7 +13,7 @@ import pytest
 from langgraph.store.base import BaseStore
 
 from app.core.config import Settings
-from app.core.store import open_memory_store, store_sqlite_path
+from app.core.store import MeteredStore, open_memory_store, store_sqlite_path
 from graphs.memory import MemoryBook, memory_namespace
 from tests.conftest import SettingsFactory
 from tests.kb.support import HashEmbedder
@@ -21,7 +21,7 @@ from tests.kb.support import HashEmbedder
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-async def _open(settings: Settings, stack: AsyncExitStack) -> BaseStore:
+async def _open(settings: Settings, stack: AsyncExitStack) -> MeteredStore:
     embedder = HashEmbedder()
     return await open_memory_store(settings, stack, embedder.embed, await embedder.dimension())
 
@@ -45,7 +45,8 @@ async def test_semantic_search_finds_by_meaning_and_stays_in_the_users_namespace
     found = await alice.search("what is the name of my dog", limit=5)
     assert found[0].content == "my dog is called Rex"
     assert all("Fido" not in memory.content for memory in found)
-    assert found[0].score is not None and found[0].score > 0.2
+    assert found[0].score is not None
+    assert found[0].score > 0.2
 
     important = await alice.search("dog tea", limit=5, min_importance=0.8)
     assert [memory.content for memory in important] == ["my dog is called Rex"]
@@ -58,9 +59,12 @@ async def test_a_near_duplicate_updates_the_existing_memory(store: BaseStore) ->
     second, created = await book.add(
         "I live in Berlin", now=NOW + timedelta(minutes=1), importance=0.8, duplicate_threshold=0.9
     )
-    assert not created and second.id == first.id and second.importance == 0.8
+    assert not created
+    assert second.id == first.id
+    assert second.importance == 0.8
     third, created = await book.add("my sister plays the violin", now=NOW, duplicate_threshold=0.9)
-    assert created and third.id != first.id
+    assert created
+    assert third.id != first.id
     assert len(await book.all()) == 2
 
 
@@ -77,7 +81,8 @@ async def test_recall_filters_by_score_counts_access_and_keeps_the_index(store: 
 
     stored = await book.get(recalled[0].id)
     assert stored is not None
-    assert stored.access_count == 2 and stored.last_accessed_at == later
+    assert stored.access_count == 2
+    assert stored.last_accessed_at == later
     # Access tracking rewrites the item without re-embedding: it must still be searchable.
     assert (await book.search("favourite colour green", limit=1))[0].id == stored.id
 
@@ -88,7 +93,8 @@ async def test_update_reindexes_new_content_and_forget_removes_it(store: BaseSto
     fixed = await book.update(memory, now=NOW, content="I work at Globex", importance=0.7)
     assert fixed.content == "I work at Globex"
     found = await book.search("Globex", limit=1)
-    assert found[0].id == memory.id and found[0].importance == 0.7
+    assert found[0].id == memory.id
+    assert found[0].importance == 0.7
 
     assert await book.forget(memory.id)
     assert not await book.forget(memory.id)
@@ -104,7 +110,8 @@ async def test_namespaces_are_per_user(store: BaseStore) -> None:
     await MemoryBook(store, "frank").add("likes chess", now=NOW)
     await MemoryBook(store, "grace").add("likes go", now=NOW)
     namespaces = await store.alist_namespaces(prefix=("users",))
-    assert memory_namespace("frank") in namespaces and memory_namespace("grace") in namespaces
+    assert memory_namespace("frank") in namespaces
+    assert memory_namespace("grace") in namespaces
 
 
 async def _expiry(settings: Settings, key: str) -> datetime | None:
@@ -157,10 +164,11 @@ async def test_memories_get_the_ttl_reads_extend_it_and_the_sweep_removes_expire
         recalled = await book.recall("refreshed by reads", limit=1, min_score=0.5, now=NOW)
         assert [memory.id for memory in recalled] == [kept.id]
         refreshed = await _expiry(settings, kept.id)
-        assert refreshed is not None and refreshed > first
+        assert refreshed is not None
+        assert refreshed > first
 
         await _expire_now(settings, dropped.id)
-        assert await store.sweep_ttl() == 1  # type: ignore[attr-defined]
+        assert await store.sweep_expired() == 1
         assert await book.get(dropped.id) is None
         assert await book.get(kept.id) is not None
 

@@ -120,7 +120,7 @@ async def _extract(
         extractor = llm.with_structured_output(MemoryUpdate, include_raw=True)
     except NotImplementedError:
         reply = await llm.ainvoke(prompt, config=QUIET)
-        return _parse_update({"raw": reply, "parsed": None}), reply
+        return _parse_update({"raw": reply, "parsed": None})
     result = await extractor.ainvoke(prompt, config=QUIET)
     return _parse_update(result)
 
