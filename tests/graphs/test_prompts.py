@@ -15,7 +15,7 @@ def write(directory: Path, name: str, text: str) -> None:
 
 
 def test_packaged_templates_load_with_versions() -> None:
-    assert prompts.available() == ["knowledge", "routing", "summary", "system"]
+    assert prompts.available() == ["knowledge", "memory", "routing", "summary", "system"]
     for name in prompts.available():
         prompt = prompts.load(name)
         assert prompt.version
