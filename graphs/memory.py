@@ -47,6 +47,14 @@ def memory_namespace(user_id: str) -> tuple[str, str, str]:
     return ("users", user_id, "memories")
 
 
+def preferences_namespace(user_id: str) -> tuple[str, str, str]:
+    """Where one user's memory preferences live (kept out of the memories' namespace)."""
+    return ("users", user_id, "preferences")
+
+
+PREFERENCES_KEY = "memory"
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
@@ -127,6 +135,23 @@ class MemoryBook:
         self.store = store
         self.user_id = user_id
         self.namespace = memory_namespace(user_id)
+
+    async def enabled(self) -> bool:
+        """The user's own switch: whether the assistant may recall and write memories."""
+        item = await self.store.aget(
+            preferences_namespace(self.user_id), PREFERENCES_KEY, refresh_ttl=False
+        )
+        return item is None or bool(item.value.get("enabled", True))
+
+    async def set_enabled(self, enabled: bool) -> None:
+        """Turn the assistant's memory on or off for this user (stored memories stay)."""
+        await self.store.aput(
+            preferences_namespace(self.user_id),
+            PREFERENCES_KEY,
+            {"enabled": enabled},
+            index=False,
+            ttl=None,
+        )
 
     async def get(self, memory_id: str) -> Memory | None:
         """One memory, or None when this user has no memory with that id."""

@@ -19,7 +19,15 @@ from app.core.resources import Resources
 from app.core.store import MeteredStore, open_memory_store
 from app.services.kb.embeddings import EmbeddingUnavailable
 from app.services.kb.service import KnowledgeBase
-from graphs.memory import Memory, MemoryBook, MemoryKind, MemoryOptions, memory_namespace
+from graphs.memory import (
+    PREFERENCES_KEY,
+    Memory,
+    MemoryBook,
+    MemoryKind,
+    MemoryOptions,
+    memory_namespace,
+    preferences_namespace,
+)
 
 log = get_logger(__name__)
 
@@ -162,6 +170,7 @@ class MemoryService:
         if self.resources.memory_store is None:
             log.warning("memory_not_purged_store_unavailable", user_id=user_id)
             return 0
+        await self.store.adelete(preferences_namespace(user_id), PREFERENCES_KEY)
         return await self.delete_all(user_id)
 
     async def cleanup(self) -> CleanupReport:

@@ -126,6 +126,22 @@ async def test_memory_off_writes_and_recalls_nothing(agent: Agent, store: BaseSt
     assert len(await MemoryBook(store, "dee").all()) == 1
 
 
+async def test_the_users_own_switch_turns_memory_off(agent: Agent, store: BaseStore) -> None:
+    book = MemoryBook(store, "fay")
+    await book.add(REX, now=Context().now())
+    await book.set_enabled(False)
+    llm = scripted({"route": "direct"}, "I do not know.")
+    result = await turn(agent, "My dog is called Rex.", Context(user_id="fay", llm=llm))
+    assert result["memories"] == []
+    assert len(llm.calls) == 2  # no memory step
+    assert len(await book.all()) == 1
+
+    await book.set_enabled(True)
+    llm = scripted({"route": "direct"}, "Rex.", NOTHING)
+    result = await turn(agent, "What is my dog called?", Context(user_id="fay", llm=llm))
+    assert [memory["content"] for memory in result["memories"]] == [REX]
+
+
 async def test_the_answer_streams_before_the_memory_step(agent: Agent) -> None:
     llm = scripted({"route": "direct"}, "Rex is a fine name for a dog.", remember(REX))
     order: list[str] = []

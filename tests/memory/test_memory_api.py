@@ -44,9 +44,7 @@ async def bob(http: httpx.AsyncClient) -> Account:
     return await register(http)
 
 
-async def add(
-    http: httpx.AsyncClient, who: Account, content: str, **fields: Any
-) -> dict[str, Any]:
+async def add(http: httpx.AsyncClient, who: Account, content: str, **fields: Any) -> dict[str, Any]:
     """POST one memory and return it."""
     response = await http.post(BASE, json={"content": content, **fields}, headers=who.headers)
     assert response.status_code == 201, response.text
@@ -104,13 +102,17 @@ async def test_create_get_list_search_patch_delete(
     assert patched.status_code == 200
     assert patched.json()["content"] == "I am allergic to cashews"
     assert patched.json()["created_at"] == created["created_at"]
-    found = (await http.get(f"{BASE}/search", params={"q": "cashews"}, headers=alice.headers)).json()
+    found = (
+        await http.get(f"{BASE}/search", params={"q": "cashews"}, headers=alice.headers)
+    ).json()
     assert found["items"][0]["id"] == created["id"]
 
     deleted = await http.delete(f"{BASE}/{created['id']}", headers=alice.headers)
     assert deleted.status_code == 204
     assert (await http.get(f"{BASE}/{created['id']}", headers=alice.headers)).status_code == 404
-    found = (await http.get(f"{BASE}/search", params={"q": "cashews"}, headers=alice.headers)).json()
+    found = (
+        await http.get(f"{BASE}/search", params={"q": "cashews"}, headers=alice.headers)
+    ).json()
     assert created["id"] not in [m["id"] for m in found["items"]]
 
 
@@ -166,14 +168,29 @@ async def test_patch_validates_its_fields(http: httpx.AsyncClient, alice: Accoun
         assert response.status_code == 422
 
 
+async def test_the_memory_switch(http: httpx.AsyncClient, alice: Account, bob: Account) -> None:
+    settings = await http.get(f"{BASE}/settings", headers=alice.headers)
+    assert settings.json() == {"memory_enabled": True, "service_enabled": True}
+    off = await http.put(f"{BASE}/settings", json={"memory_enabled": False}, headers=alice.headers)
+    assert off.status_code == 200
+    assert (await http.get(f"{BASE}/settings", headers=alice.headers)).json()[
+        "memory_enabled"
+    ] is False
+    assert (await http.get(f"{BASE}/settings", headers=bob.headers)).json()[
+        "memory_enabled"
+    ] is True
+    bad = await http.put(
+        f"{BASE}/settings", json={"memory_enabled": "maybe"}, headers=alice.headers
+    )
+    assert bad.status_code == 422
+
+
 async def test_authentication_is_required(http: httpx.AsyncClient) -> None:
     assert (await http.get(BASE)).status_code == 401
     assert (await http.post(BASE, json={"content": "x"})).status_code == 401
 
 
-async def test_export_and_delete_all(
-    http: httpx.AsyncClient, alice: Account, bob: Account
-) -> None:
+async def test_export_and_delete_all(http: httpx.AsyncClient, alice: Account, bob: Account) -> None:
     await add(http, alice, "first thing")
     await add(http, alice, "second thing", kind="instruction")
     await add(http, bob, "bob's thing")

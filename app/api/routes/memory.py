@@ -16,6 +16,8 @@ from app.api.schemas.memory import (
     MemoryOut,
     MemoryPatch,
     MemorySearchOut,
+    MemorySettingsIn,
+    MemorySettingsOut,
 )
 from app.services.memory import MemoryService
 from graphs.memory import MemoryKind
@@ -80,6 +82,26 @@ async def export_memories(user: CurrentUser, memory: MemoryServiceDep) -> Memory
         exported_at=memory.clock.now(),
         count=len(memories),
         memories=[MemoryOut.of(m) for m in memories],
+    )
+
+
+@router.get("/settings")
+async def get_memory_settings(user: CurrentUser, memory: MemoryServiceDep) -> MemorySettingsOut:
+    """Whether the assistant remembers things about you."""
+    return MemorySettingsOut(
+        memory_enabled=await memory.book(str(user.id)).enabled(),
+        service_enabled=memory.settings.memory_enabled,
+    )
+
+
+@router.put("/settings")
+async def set_memory_settings(
+    body: MemorySettingsIn, user: CurrentUser, memory: MemoryServiceDep
+) -> MemorySettingsOut:
+    """Turn the assistant's memory on or off for you (what it remembers stays until deleted)."""
+    await memory.book(str(user.id)).set_enabled(body.memory_enabled)
+    return MemorySettingsOut(
+        memory_enabled=body.memory_enabled, service_enabled=memory.settings.memory_enabled
     )
 
 

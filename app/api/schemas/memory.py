@@ -103,6 +103,21 @@ class MemoryDeletedOut(BaseModel):
     deleted: int
 
 
+class MemorySettingsIn(BaseModel):
+    """Your memory switch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_enabled: bool = Field(description="Off: the assistant neither recalls nor learns")
+
+
+class MemorySettingsOut(BaseModel):
+    """Your memory switch, and whether the service has memory at all."""
+
+    memory_enabled: bool
+    service_enabled: bool = Field(description="False when MAI_MEMORY_ENABLED=false")
+
+
 class MemoryCleanupOut(BaseModel):
     """What an admin cleanup removed."""
 

@@ -76,6 +76,8 @@ async def recall_memories(state: AssistantState, runtime: Runtime[Context]) -> d
         return {"memories": []}
     book = MemoryBook(runtime.store, context.user_id)
     try:
+        if not await book.enabled():
+            return {"memories": []}
         recalled = await book.recall(
             question[:MAX_CONTENT_CHARS],
             limit=context.memory.recall_k,
@@ -142,6 +144,8 @@ async def update_memories(state: AssistantState, runtime: Runtime[Context]) -> d
     book = MemoryBook(runtime.store, context.user_id)
     usage: Usage = no_usage()
     try:
+        if not await book.enabled():
+            return {"memory_usage": usage}
         known = [memory["content"] for memory in state.get("memories", [])][:KNOWN_SHOWN]
         exchange = transcript(
             [HumanMessage(content=question), AIMessage(content=state.get("answer", ""))],
