@@ -143,6 +143,9 @@ async def settings_factory(
             # Fixtures register many users from one address; rate-limit tests lower these.
             "auth_rate_limit_per_minute": 10_000,
             "rate_limit_per_minute": 10_000,
+            # The memory step makes a model call after each answer, which scripted models would
+            # have to script; tests of memory turn it on.
+            "memory_enabled": False,
         }
         if backend == "postgres":
             assert postgres_database is not None

@@ -35,7 +35,7 @@ async def test_told_once_recalled_in_a_new_conversation_then_deleted(
         "I do not know your cat's name.",
         nothing,
     )
-    agent = await start_agent(model)
+    agent = await start_agent(model, memory_enabled=True)
     first = await agent.ask("My cat is called Tom.")
     assert first.status_code == 200, first.text
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from app.core.clock import FrozenClock
 from app.core.config import Settings
@@ -21,7 +22,7 @@ BASE = "/api/v1/memory"
 @pytest.fixture
 async def memory_app(app_factory: AppFactory, settings_factory: SettingsFactory) -> FastAPI:
     """An app with the deterministic embedding and a per-user cap of three memories."""
-    settings: Settings = settings_factory(memory_max_per_user=3)
+    settings: Settings = settings_factory(memory_max_per_user=3, memory_enabled=True)
     return await app_factory(settings, embedder=HashEmbedder())
 
 
@@ -183,6 +184,24 @@ async def test_the_memory_switch(http: httpx.AsyncClient, alice: Account, bob: A
         f"{BASE}/settings", json={"memory_enabled": "maybe"}, headers=alice.headers
     )
     assert bad.status_code == 422
+
+
+def operations(operation: str) -> float:
+    """The memory operations counted so far on /metrics."""
+    return REGISTRY.get_sample_value("mai_memory_operations_total", {"operation": operation}) or 0
+
+
+async def test_store_operations_are_counted_on_metrics(
+    http: httpx.AsyncClient, alice: Account
+) -> None:
+    before = {op: operations(op) for op in ("read", "search", "write", "delete")}
+    mine = await add(http, alice, "counted memory")
+    await http.get(f"{BASE}/search", params={"q": "counted"}, headers=alice.headers)
+    await http.delete(f"{BASE}/{mine['id']}", headers=alice.headers)
+    for op in ("read", "search", "write", "delete"):
+        assert operations(op) > before[op], op
+    text = (await http.get("/metrics")).text
+    assert 'mai_memory_operations_total{operation="write"}' in text
 
 
 async def test_authentication_is_required(http: httpx.AsyncClient) -> None:
