@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from langgraph.store.base import BaseStore
 
 from app.core.config import Settings
@@ -37,8 +38,9 @@ async def open_memory_store_for(
 ) -> MeteredStore | None:
     """Open the memory store on the knowledge base's embedding model, closed with `resources`.
 
-    An embedding model that cannot tell its dimension at start (its server is down) leaves
-    memory off until the next start instead of stopping the service.
+    An embedding model that cannot tell its dimension at start (its server is down), or a
+    PostgreSQL without the pgvector extension, leaves memory off until the next start (logged,
+    and the memory API answers 503) instead of stopping the whole service.
     """
     embedder = knowledge_base.embedder
     try:
@@ -46,7 +48,19 @@ async def open_memory_store_for(
     except EmbeddingUnavailable as error:
         log.warning("memory_unavailable", reason=error.detail)
         return None
-    return await open_memory_store(resources.settings, resources.exit_stack, embedder.embed, dims)
+    try:
+        return await open_memory_store(
+            resources.settings, resources.exit_stack, embedder.embed, dims
+        )
+    except psycopg.Error as error:
+        log.error(
+            "memory_unavailable",
+            reason=str(error).strip(),
+            hint="the memory store needs the pgvector extension: install it on the PostgreSQL "
+            "server (pgvector/pgvector image, or .ci/install-pgvector) or CREATE EXTENSION "
+            "vector as a superuser",
+        )
+        return None
 
 
 def memory_options(settings: Settings) -> MemoryOptions:
