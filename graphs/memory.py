@@ -136,6 +136,11 @@ class MemoryBook:
         self.user_id = user_id
         self.namespace = memory_namespace(user_id)
 
+    def _ttl(self) -> float | None:
+        """The store's default TTL in minutes: a raw PutOp does not apply it by itself."""
+        config = self.store.ttl_config
+        return config.get("default_ttl") if config else None
+
     async def enabled(self) -> bool:
         """The user's own switch: whether the assistant may recall and write memories."""
         item = await self.store.aget(
@@ -275,6 +280,7 @@ class MemoryBook:
         relevant = [memory for memory in memories if (memory.score or 0.0) >= min_score]
         relevant.sort(key=lambda memory: memory.recall_rank, reverse=True)
         chosen = relevant[:limit]
+        touches: list[PutOp] = []
         for memory in chosen:
             touched = Memory(
                 **{
@@ -285,7 +291,11 @@ class MemoryBook:
                 }
             )
             # The text is unchanged: keep its embedding instead of computing it again.
-            await self.store.aput(self.namespace, memory.id, touched.to_value(), index=False)
+            touches.append(
+                PutOp(self.namespace, memory.id, touched.to_value(), index=False, ttl=self._ttl())
+            )
+        if touches:
+            await self.store.abatch(touches)
         return chosen
 
     async def forget(self, memory_id: str) -> bool:
