@@ -128,6 +128,8 @@ class TurnResult:
     usage: dict[str, int]
     duration_ms: float
     model: str
+    # Long-term memories recalled into this turn's prompt.
+    memories: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The result as JSON values."""
@@ -145,6 +147,7 @@ class TurnResult:
             "usage": self.usage,
             "duration_ms": self.duration_ms,
             "model": self.model,
+            "memories": self.memories,
         }
 
 
@@ -587,6 +590,7 @@ class AgentService:
             usage=usage,
             duration_ms=duration_ms,
             model=turn.model or "",
+            memories=[to_jsonable(m) for m in state.get("memories") or []],
         )
 
     async def _record_pause(self, turn: _Turn, interrupts: list[Any], state: Any) -> PausedTurn:

@@ -46,6 +46,10 @@ async def test_told_once_recalled_in_a_new_conversation_then_deleted(
 
     second = await agent.ask("What is my cat called?")  # a new conversation
     assert second.status_code == 200
+    [used] = second.json()["memories"]
+    assert used["id"] == memory["id"]
+    assert used["content"] == FACT
+    assert first.json()["memories"] == []
     assert second.json()["conversation_id"] != first.json()["conversation_id"]
     answering_prompt = str(model.calls[4][0].content)
     assert FACT in answering_prompt
@@ -58,6 +62,7 @@ async def test_told_once_recalled_in_a_new_conversation_then_deleted(
     third = await agent.ask("What is my cat called?")
     assert third.status_code == 200
     assert FACT not in str(model.calls[7][0].content)
+    assert third.json()["memories"] == []
     assert model.remaining == 0
 
 
