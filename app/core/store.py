@@ -7,6 +7,7 @@ model as the knowledge base.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -45,15 +46,24 @@ _SETUP_LOCK_KEY = 4_172_031_554
 MINUTES_PER_DAY = 24 * 60
 
 
+@functools.lru_cache(maxsize=16)
+def _query_vector(blob: bytes) -> tuple[Any, float]:
+    import numpy as np
+
+    vector = np.frombuffer(blob, dtype=np.float32)
+    return vector, float(np.sqrt(vector @ vector))
+
+
 def _cosine_distance(left: bytes | None, right: bytes | None) -> float | None:
     import numpy as np
 
     if left is None or right is None:
         return None
-    a = np.frombuffer(left, dtype=np.float32)
-    b = np.frombuffer(right, dtype=np.float32)
-    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return 1.0 - float(a @ b) / denominator if denominator else 1.0
+    stored = np.frombuffer(left, dtype=np.float32)
+    # The store passes the query as the right argument of every row: parse it once.
+    query, query_norm = _query_vector(right)
+    denominator = float(np.sqrt(stored @ stored)) * query_norm
+    return 1.0 - float(stored @ query) / denominator if denominator else 1.0
 
 
 class VectorConnection(aiosqlite.Connection):
