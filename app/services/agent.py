@@ -36,6 +36,7 @@ from app.repositories.conversations import (
     ConversationRepository,
     MessageRepository,
 )
+from app.services.analytics import AnalyticsService
 from app.services.approvals.service import ApprovalService, PausedTurn
 from app.services.memory import memory_options
 from graphs.assistant import Context
@@ -571,6 +572,16 @@ class AgentService:
                 handle.conversation_id, handle.run_id, now
             )
             await session.commit()
+        memory_usage = _usage(state.get("memory_usage"))
+        if memory_usage["input_tokens"] or memory_usage["output_tokens"]:
+            await AnalyticsService(self.resources).record_memory_step(
+                user_id=turn.user_id,
+                conversation_id=handle.conversation_id,
+                run_id=handle.run_id,
+                model=turn.model,
+                input_tokens=memory_usage["input_tokens"],
+                output_tokens=memory_usage["output_tokens"],
+            )
         log.info(
             "agent_run_completed",
             run_id=str(handle.run_id),
