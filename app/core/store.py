@@ -197,6 +197,13 @@ async def open_memory_store(
             await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
             try:
                 await AsyncPostgresStore(conn, index=pg_index, ttl=ttl).setup()
+                # Exact search, without the HNSW index LangGraph's setup creates (its "flat"
+                # option is rejected by this version's setup). Every search is within one
+                # user's namespace, whose primary-key range keeps the exact scan small; the
+                # HNSW index missed the answers at 10k memories (recall@5 0.03 against 0.95
+                # exact, bench/memory.py), and across many users it hands back approximate
+                # candidates before the namespace filter drops other users' vectors.
+                await conn.execute("DROP INDEX IF EXISTS store_vectors_embedding_idx")
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
         store = AsyncPostgresStore(pool, index=pg_index, ttl=ttl)
