@@ -32,6 +32,7 @@ from app.services.approvals import start_approvals
 from app.services.kb.embeddings import Embedder
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
+from app.services.memory import open_memory_store_for
 from app.services.retention import start_retention
 from app.services.users import ensure_admin
 
@@ -76,6 +77,8 @@ def create_app(
             knowledge_base = await open_knowledge_base(resources, embedder)
             app.state.kb = knowledge_base
             resources.retriever = KnowledgeBaseRetriever(knowledge_base)
+            # Long-term memory: the store the graphs compile with, on the KB's embedding model.
+            resources.memory_store = await open_memory_store_for(resources, knowledge_base)
             # The agent: checkpointer, shared chat model, tools, compiled graph, crash recovery.
             await start_agent_runtime(resources, chat_model)
             # Approvals: send_email, notifications, webhook, the expiry sweeper.

@@ -143,6 +143,9 @@ async def settings_factory(
             # Fixtures register many users from one address; rate-limit tests lower these.
             "auth_rate_limit_per_minute": 10_000,
             "rate_limit_per_minute": 10_000,
+            # The memory step makes a model call after each answer, which scripted models would
+            # have to script; tests of memory turn it on.
+            "memory_enabled": False,
         }
         if backend == "postgres":
             assert postgres_database is not None
@@ -171,7 +174,8 @@ async def _truncate_postgres(url: str) -> None:
         extra = await conn.execute(
             text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename LIKE 'checkpoint%'"
+                # LangGraph's checkpointer and memory store data (not their migration tables).
+                "AND (tablename LIKE 'checkpoint%' OR tablename IN ('store', 'store_vectors'))"
             )
         )
         tables += [row[0] for row in extra]

@@ -415,6 +415,22 @@ class Settings(BaseSettings):
             return self.registration
         return "invite" if self.env is Environment.production else "open"
 
+    # Long-term memory: a LangGraph store (pgvector on PostgreSQL, sqlite-vec on SQLite) with a
+    # semantic index on the knowledge base's embedding model. MAI_MEMORY_ENABLED=false turns
+    # recall and writing off for the whole service; TTL unset keeps memories until deleted,
+    # set, a memory not read for that many days expires (reads refresh it).
+    memory_enabled: bool = True
+    memory_ttl_days: float | None = Field(default=None, gt=0)
+    memory_recall_k: int = Field(default=5, ge=1, le=50)
+    memory_min_score: float = Field(default=0.3, ge=-1.0, le=1.0)
+    memory_duplicate_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    memory_max_per_user: int = Field(default=1000, ge=1)
+
+    @field_validator("memory_ttl_days", mode="before")
+    @classmethod
+    def _memory_ttl_empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -165,6 +165,12 @@ KB_SEARCH_DURATION = Histogram(
     "Latency of one knowledge-base search (embedding the query included).",
     buckets=_SECONDS_FAST,
 )
+MEMORY_OPERATIONS = Counter(
+    "mai_memory_operations_total",
+    "Long-term memory store operations (the assistant's and the API's), by operation.",
+    ["operation"],
+)
+MemoryOperation = Literal["read", "search", "write", "delete"]
 RATE_LIMIT_REJECTIONS = Counter(
     "mai_rate_limit_rejections_total",
     "Requests refused with 429 by a rate limit, by limit scope.",
@@ -302,6 +308,12 @@ def record_chunks_indexed(count: int) -> None:
 def observe_kb_search(seconds: float) -> None:
     """Record the latency of one knowledge-base search."""
     KB_SEARCH_DURATION.observe(max(seconds, 0.0))
+
+
+def record_memory_operations(operation: MemoryOperation, count: int = 1) -> None:
+    """Count long-term memory store operations (reads, searches, writes, deletes)."""
+    if count > 0:
+        MEMORY_OPERATIONS.labels(operation=operation).inc(count)
 
 
 def record_rate_limit_rejection(scope: str) -> None:

@@ -32,6 +32,7 @@ from app.core.tracing import Tracing
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph.state import CompiledStateGraph
+    from langgraph.store.base import BaseStore
 
     from app.core.graphs import GraphRegistry
     from app.core.llm import ChatModelProvider
@@ -74,6 +75,8 @@ class Resources:
     # Approvals: live notifications (Redis-shared when configured) and the webhook.
     approval_events: Broker | None = None
     approval_webhook: WebhookSender | None = None
+    # Long-term memory: the LangGraph store compiled into the graphs (None: memory unavailable).
+    memory_store: BaseStore | None = None
     # Tracing of agent runs: Langfuse when LANGFUSE_PUBLIC_KEY is set, else a no-op.
     tracing: Tracing = field(default_factory=Tracing)
 

@@ -41,6 +41,8 @@ class RunOutcome:
     started_at: datetime
     finished_at: datetime
     graph_id: str = "assistant"
+    # Tokens the assistant's long-term memory step used, apart from the answer's.
+    memory_usage: Mapping[str, int] | None = None
 
 
 RunHook = Callable[[RunOutcome], Awaitable[None]]

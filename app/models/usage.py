@@ -29,6 +29,8 @@ class UsageKind(StrEnum):
     agent_turn = "agent_turn"
     kb_upload = "kb_upload"
     kb_search = "kb_search"
+    # The assistant's long-term memory step after an answer (its own model call).
+    memory = "memory"
 
 
 class UsageStatus(StrEnum):

@@ -70,6 +70,8 @@ def bucket_expression(dialect: str, column: Any, granularity: Granularity) -> Co
 
 
 _IS_TURN = UsageEvent.kind == UsageKind.agent_turn.value
+# Events whose model tokens count in usage and budgets: turns and their memory steps.
+_USES_TOKENS = UsageEvent.kind.in_([UsageKind.agent_turn.value, UsageKind.memory.value])
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -88,8 +90,8 @@ def _sum_columns() -> tuple[ColumnElement[Any], ...]:
         _count_if(_IS_TURN & (UsageEvent.status == UsageStatus.awaiting_approval.value)).label(
             "awaiting_approval"
         ),
-        _sum_if(_IS_TURN, UsageEvent.input_tokens).label("input_tokens"),
-        _sum_if(_IS_TURN, UsageEvent.output_tokens).label("output_tokens"),
+        _sum_if(_USES_TOKENS, UsageEvent.input_tokens).label("input_tokens"),
+        _sum_if(_USES_TOKENS, UsageEvent.output_tokens).label("output_tokens"),
         func.coalesce(func.sum(UsageEvent.cost_usd), 0.0).label("cost_usd"),
         _count_if(UsageEvent.kind == UsageKind.kb_upload.value).label("kb_uploads"),
         _count_if(UsageEvent.kind == UsageKind.kb_search.value).label("kb_searches"),
@@ -133,11 +135,11 @@ class UsageRepository:
         return event
 
     async def turn_tokens(self, user_id: uuid.UUID, start: datetime, end: datetime) -> int:
-        """Input plus output tokens of a user's agent turns in [start, end)."""
+        """Input plus output tokens of a user's agent turns (memory steps too) in [start, end)."""
         query = self._where(
             select(func.coalesce(func.sum(UsageEvent.input_tokens + UsageEvent.output_tokens), 0)),
             UsageFilter(start, end, user_id),
-        ).where(_IS_TURN)
+        ).where(_USES_TOKENS)
         return int(await self.session.scalar(query) or 0)
 
     async def totals(self, scope: UsageFilter) -> UsageSums:

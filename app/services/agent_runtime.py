@@ -50,9 +50,11 @@ async def start_agent_runtime(
     resources.chat_models = ChatModelProvider(settings, resources.http, chat_model)
     resources.tool_registry = build_tool_registry(resources)
     if settings.graphs_file is not None:
-        resources.graphs = GraphRegistry.load(resources.checkpointer, path=settings.graphs_file)
+        resources.graphs = GraphRegistry.load(
+            resources.checkpointer, resources.memory_store, path=settings.graphs_file
+        )
     else:
-        resources.graphs = GraphRegistry.load(resources.checkpointer)
+        resources.graphs = GraphRegistry.load(resources.checkpointer, resources.memory_store)
     resources.agent_graph = resources.graphs.get("assistant").graph
     if resources.redis is not None:
         resources.runs.events = RedisRunEventLog(

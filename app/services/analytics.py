@@ -255,6 +255,36 @@ class AnalyticsService:
             record_cost(event.model or "unknown", event.cost_usd)
         return await self._record(event)
 
+    async def record_memory_step(
+        self,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        run_id: uuid.UUID | str | None,
+        model: str | None,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> UsageEvent | None:
+        """Record the tokens and cost of a turn's memory step, apart from the answer's."""
+        inputs, outputs = max(0, int(input_tokens)), max(0, int(output_tokens))
+        event = UsageEvent(
+            user_id=user_id,
+            kind=UsageKind.memory.value,
+            conversation_id=conversation_id,
+            run_id=None if run_id is None else str(run_id),
+            model=model or None,
+            input_tokens=inputs,
+            output_tokens=outputs,
+            cost_usd=self.prices.cost(model, inputs, outputs),
+            streamed=False,
+            tools=[],
+            status=UsageStatus.completed.value,
+            details={},
+        )
+        if event.cost_usd > 0:
+            record_cost(event.model or "unknown", event.cost_usd)
+        return await self._record(event)
+
     async def record_kb_event(
         self,
         *,
@@ -502,5 +532,14 @@ def install_usage_recording(resources: Resources) -> None:
             streamed=outcome.streamed,
             error_code=outcome.error_code,
         )
+        if outcome.memory_usage:
+            await AnalyticsService(resources).record_memory_step(
+                user_id=outcome.user_id,
+                conversation_id=outcome.conversation_id,
+                run_id=outcome.run_id,
+                model=outcome.model,
+                input_tokens=int(outcome.memory_usage.get("input_tokens", 0)),
+                output_tokens=int(outcome.memory_usage.get("output_tokens", 0)),
+            )
 
     resources.runs.hooks.append(record)

@@ -18,6 +18,7 @@ from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
 from graphs.knowledge import Passage, PassageBook, Retriever, RetrieverUnavailable
+from graphs.memory import MemoryOptions
 from graphs.tools import ToolLedger, ToolRegistry
 
 __all__ = [
@@ -90,6 +91,9 @@ class Context:
     approval_timeout_seconds: float = field(
         default_factory=lambda: float(_env("MAI_APPROVAL_TIMEOUT_SECONDS", "86400"))
     )
+    # Long-term memory: recall before answering, extraction after (the store comes from
+    # `Runtime.store`; without a store, memory is off whatever these say).
+    memory: MemoryOptions = field(default_factory=MemoryOptions)
     # The clock stamping approval requests (the service passes its own; tests a frozen one).
     clock: Annotated[Callable[[], datetime] | None, SkipJsonSchema()] = None
 

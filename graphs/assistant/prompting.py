@@ -9,7 +9,7 @@ from langchain_core.messages import SystemMessage
 
 import prompts
 from graphs.assistant.context import Context
-from graphs.assistant.state import Route
+from graphs.assistant.state import Route, UsedMemory
 from graphs.tools import ToolSpec
 
 # Loaded at import so a broken template fails when the graph is imported, not mid-run.
@@ -23,9 +23,13 @@ def tool_lines(tools: Sequence[ToolSpec]) -> list[dict[str, str]]:
 
 
 def system_message(
-    context: Context, route: Route, summary: str, tools: Sequence[ToolSpec]
+    context: Context,
+    route: Route,
+    summary: str,
+    tools: Sequence[ToolSpec],
+    memories: Sequence[UsedMemory] = (),
 ) -> SystemMessage:
-    """The system prompt: persona, the tools offered, the knowledge rules, the summary."""
+    """The system prompt: persona, tools offered, knowledge rules, summary, recalled memories."""
     instructions = ""
     if route == "knowledge":
         instructions = KNOWLEDGE.render(knowledge_available=context.retriever is not None)
@@ -34,5 +38,6 @@ def system_message(
         tools=tool_lines(tools),
         summary=summary,
         instructions=instructions,
+        memories=[{"kind": m["kind"], "content": m["content"]} for m in memories],
     )
     return SystemMessage(content=text)

@@ -37,6 +37,16 @@ class Citation(TypedDict):
     score: float
 
 
+class UsedMemory(TypedDict):
+    """A long-term memory recalled into this turn's system prompt."""
+
+    id: str
+    content: str
+    kind: str
+    importance: float
+    score: float
+
+
 class Usage(TypedDict):
     """Tokens used by this turn, summed over every model call (estimated when unreported)."""
 
@@ -61,6 +71,9 @@ class AssistantState(InputState, total=False):
     passages: list[Passage]
     usage: Usage
     answer: str
+    memories: list[UsedMemory]
+    # Tokens of the memory step (after the answer), metered apart from the answer's.
+    memory_usage: Usage
 
 
 class OutputState(TypedDict, total=False):
@@ -73,6 +86,8 @@ class OutputState(TypedDict, total=False):
     citations: list[Citation]
     usage: Usage
     answer: str
+    memories: list[UsedMemory]
+    memory_usage: Usage
 
 
 def no_usage() -> Usage:

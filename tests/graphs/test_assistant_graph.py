@@ -436,7 +436,16 @@ async def test_only_the_answering_call_streams_tokens(agent: Agent) -> None:
     assert "route" not in text
     assert "Summary" not in text  # the summary call is nostream too
     updates = [next(iter(chunk)) for mode, chunk in seen if mode == "updates"]
-    assert updates == ["route", "load_context", "call_model", "tools", "call_model", "synthesize"]
+    assert updates == [
+        "route",
+        "recall_memories",
+        "load_context",
+        "call_model",
+        "tools",
+        "call_model",
+        "synthesize",
+        "update_memories",
+    ]
     final = [chunk for mode, chunk in seen if mode == "values"][-1]
     assert final["answer"] == "Three times three is nine."
 

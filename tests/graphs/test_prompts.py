@@ -17,6 +17,7 @@ def write(directory: Path, name: str, text: str) -> None:
 def test_packaged_templates_load_with_versions() -> None:
     assert prompts.available() == [
         "knowledge",
+        "memory",
         "moderation_pii",
         "moderation_toxicity",
         "plan_step_knowledge",

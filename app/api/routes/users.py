@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, status
 
 from app.api.deps import AdminUser, CallerDep, ClockDep, PageDep, SessionDep, SettingsDep
 from app.api.routes.kb import KnowledgeBaseDep
+from app.api.routes.memory import MemoryServiceDep
 from app.api.schemas.auth import (
     AdminUserCreateIn,
     AdminUserUpdateIn,
@@ -101,8 +102,13 @@ async def update_user(
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(
-    user_id: uuid.UUID, admin: AdminUser, users: UserServiceDep, kb: KnowledgeBaseDep
+    user_id: uuid.UUID,
+    admin: AdminUser,
+    users: UserServiceDep,
+    kb: KnowledgeBaseDep,
+    memory: MemoryServiceDep,
 ) -> None:
-    """Delete a user and everything they own (admin), knowledge-base files and vectors included."""
+    """Delete a user and everything they own (admin): knowledge-base files, vectors, memories."""
     await users.delete(admin, user_id)
     await kb.purge_user(user_id)
+    await memory.forget_user(str(user_id))

@@ -96,6 +96,11 @@ class TurnOut(BaseModel):
     usage: UsageOut
     duration_ms: float
     model: str
+    memories: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Long-term memories used for this answer (id, content, kind, importance, "
+        "score)",
+    )
     approvals: list[ApprovalOut] = Field(
         default_factory=list, description="The approvals the turn waits for (awaiting_approval)"
     )

@@ -10,6 +10,7 @@ from app.core.graphs import GraphEntry
 from app.core.llm import ResolvedModel
 from app.core.resources import Resources
 from app.models import AgentRun
+from app.services.memory import memory_options
 from app.services.runs.ledger import DatabaseToolLedger
 from graphs.assistant import Context as AssistantContext
 
@@ -42,6 +43,7 @@ def service_values(
         "approval_exempt": frozenset(settings.approval_exempt_tools) or None,
         "approval_timeout_seconds": settings.approval_timeout_seconds,
         "clock": resources.clock.now,
+        "memory": memory_options(settings),
     }
 
 
@@ -54,7 +56,7 @@ def build_context(
     if schema is None:
         return None
     values = service_values(resources, run, resolved)
-    live = {"llm", "retriever", "tools", "tool_ledger", "clock", "user_id", "run_id"}
+    live = {"llm", "retriever", "tools", "tool_ledger", "clock", "user_id", "run_id", "memory"}
     for key, value in (run.context or {}).items():
         if key not in live:
             values[key] = value

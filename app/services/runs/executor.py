@@ -12,6 +12,7 @@ retried goes back to `pending` with a backoff; a run stopped by a shutdown goes 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -364,6 +365,7 @@ class RunExecutor:
                 "usage": usage,
                 "duration_ms": duration_ms,
                 "model": execution.model or "",
+                "memories": to_jsonable(state.get("memories") or []),
             }
             if run.graph_id != "assistant":
                 result["output"] = to_jsonable(dict(state))
@@ -410,7 +412,11 @@ class RunExecutor:
         )
         await self.emit(run.id, "values", result)
         await self._finish_log(run.id)
-        await self.registry.notify(self._outcome(execution, "completed", usage, tool_calls))
+        outcome = self._outcome(execution, "completed", usage, tool_calls)
+        memory_usage = usage_of(state.get("memory_usage"))
+        if any(memory_usage.values()):
+            outcome = dataclasses.replace(outcome, memory_usage=memory_usage)
+        await self.registry.notify(outcome)
 
     async def _interrupted(self, execution: Execution) -> None:
         run = execution.run

@@ -58,7 +58,7 @@ async def call_model(state: AssistantState, runtime: Runtime[Context]) -> dict[s
     llm = await chat_model(context)
     model = llm.bind_tools([spec.as_langchain_tool() for spec in tools]) if tools else llm
     prompt: list[BaseMessage] = [
-        system_message(context, route, state.get("summary", ""), tools),
+        system_message(context, route, state.get("summary", ""), tools, state.get("memories", [])),
         *state["messages"],
     ]
     response = await _ask(model, prompt)

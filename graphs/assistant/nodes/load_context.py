@@ -167,7 +167,7 @@ async def _fit_history(state: AssistantState, runtime: Runtime[Context]) -> dict
     route = state.get("route", "direct")
     summary = state.get("summary", "")
     tools = offered_tools(context, route)
-    system = system_message(context, route, summary, tools)
+    system = system_message(context, route, summary, tools, state.get("memories", []))
     # The bound tools' schemas take room in the window too.
     fixed = count_tokens_approximately(
         [system], tools=[spec.as_langchain_tool() for spec in tools] or None
