@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from sse_starlette import EventSourceResponse
 
-from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, TokenBudgetCheck
+from app.api.deps import CallerDep, CurrentUser, PageDep, ResourcesDep, SessionDep, TokenBudgetCheck
 from app.api.schemas.agent import (
     ConversationDetailOut,
     ConversationOut,
@@ -22,6 +22,7 @@ from app.api.schemas.agent import (
 from app.api.schemas.common import PageOut
 from app.api.schemas.feedback import MessageFeedbackOut
 from app.api.sse import relay_events, sse_response
+from app.api.streams import live_stream
 from app.models import Conversation, Message, MultitaskStrategy
 from app.services.agent import AgentService
 from app.services.conversations import ConversationService
@@ -82,7 +83,11 @@ async def query(body: QueryIn, user: CurrentUser, agent: AgentServiceDep) -> Tur
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}},
 )
 async def stream(
-    body: QueryIn, user: CurrentUser, agent: AgentServiceDep, resources: ResourcesDep
+    request: Request,
+    body: QueryIn,
+    caller: CallerDep,
+    agent: AgentServiceDep,
+    resources: ResourcesDep,
 ) -> EventSourceResponse:
     """Run one turn and stream it as SSE in the LangGraph server wire format.
 
@@ -91,6 +96,7 @@ async def stream(
     {error, detail}; then `end`. Every event has an `id:` to rejoin from
     (`GET /agent/runs/{run_id}/stream` with `Last-Event-ID`). Comment lines are heartbeats.
     """
+    user = caller.user
     run = await agent.start_turn(
         user.id,
         body.message,
@@ -101,7 +107,8 @@ async def stream(
         stream_modes=body.stream_modes,
     )
     events = await agent.opened_stream(run)
-    return sse_response(relay_events(events, run.id), resources)
+    # Authorisation is re-checked while the stream lasts (logout, deactivation, expiry).
+    return sse_response(live_stream(request, caller, relay_events(events, run.id)), resources)
 
 
 def get_run_engine(resources: ResourcesDep) -> RunEngine:
@@ -143,17 +150,20 @@ async def cancel_run(
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}},
 )
 async def join_run(
+    request: Request,
     run_id: uuid.UUID,
-    user: CurrentUser,
+    caller: CallerDep,
     engine: RunEngineDep,
     resources: ResourcesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """Rejoin a run's stream: every event after `Last-Event-ID` (all of them without it),
     then the live ones until the run ends. 400 for an id that is not from this run."""
+    user = caller.user
     run = await engine.get(run_id, None if user.is_admin else user.id)
     after = engine.start_after(run, last_event_id)
-    return sse_response(relay_events(engine.follow(run, after), run.id), resources)
+    events = relay_events(engine.follow(run, after), run.id)
+    return sse_response(live_stream(request, caller, events), resources)
 
 
 @router.get("/conversations/{conversation_id}/runs", dependencies=[ReleaseConnection])
