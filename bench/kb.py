@@ -51,6 +51,7 @@ from app.repositories.vectors import (  # noqa: E402
     chunk_point_id,
 )
 from app.repositories.vectors_edge import EdgeIndex  # noqa: E402
+from app.services.kb.chunking import SPECIAL_TOKENS, model_window  # noqa: E402
 from app.services.kb.embeddings import create_embedder  # noqa: E402
 from app.services.kb.parsing import parse_text  # noqa: E402
 from app.services.kb.service import KnowledgeBase, Upload  # noqa: E402
@@ -95,6 +96,30 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def print_chunk_sizes(kb: KnowledgeBase, documents: list[str], model_path: Path | None) -> None:
+    """Chunk-size statistics of the corpus: count, p5/p50/p95 model tokens (special tokens
+    included) and the share over the embedding model's window."""
+    sizes = [
+        len(kb.chunker.counter.spans(chunk.embed_text)) + SPECIAL_TOKENS
+        for document in documents
+        for chunk in kb.chunker.split(parse_text(document.encode()).blocks)[1]
+    ]
+    if not sizes:
+        return
+    window = model_window(model_path, MODEL) or 512
+    ordered = sorted(sizes)
+
+    def rank(q: float) -> int:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    over = sum(size > window for size in sizes) / len(sizes)
+    print(
+        f"chunk sizes (model tokens incl. special): {len(sizes)} chunks, p5/p50/p95 "
+        f"{rank(0.05)}/{rank(0.5)}/{rank(0.95)}, over the {window}-token model window: {over:.1%}",
+        flush=True,
+    )
 
 
 async def timed(run: Callable[[], Awaitable[object]], repeat: int) -> list[float]:
@@ -158,6 +183,7 @@ async def ingest_with(
         for document in documents:
             _, chunks = kb.chunker.split(parse_text(document.encode()).blocks)
             texts.extend(chunk.text for chunk in chunks)
+    print_chunk_sizes(kb, documents, args.model_path)
 
     start = time.perf_counter()
     mai_chunks = 0
