@@ -428,3 +428,101 @@ async def test_a_busy_session_is_a_conflict(start_agent: StartAgent) -> None:
         await session.commit()
     busy = await agent.client.post(COMPLETIONS, json=user_says("two"), headers=headers)
     assert_openai_error(busy, 409, "thread_busy")
+
+
+async def test_usage_events_and_budgets_count_completions(start_agent: StartAgent) -> None:
+    from sqlalchemy import select
+
+    from app.models import UsageEvent
+
+    agent = await start_agent(scripted(*direct("A fairly long answer to spend tokens.")))
+    response = await agent.client.post(
+        COMPLETIONS, json=user_says("Spend some tokens"), headers=agent.user.headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    async with agent.resources.sessionmaker() as session:
+        events = (
+            (await session.execute(select(UsageEvent).where(UsageEvent.run_id == body["id"])))
+            .scalars()
+            .all()
+        )
+    [event] = [e for e in events if e.kind == "turn"] or events
+    assert event.input_tokens == body["usage"]["prompt_tokens"]
+    assert event.output_tokens == body["usage"]["completion_tokens"]
+    assert str(event.conversation_id) == body["mai"]["conversation_id"]
+
+    # A budget the first completion used up refuses the next with OpenAI's 429.
+    from app.models import User
+
+    async with agent.resources.sessionmaker() as session:
+        user = await session.get(User, uuid.UUID(agent.user.id))
+        assert user is not None
+        user.daily_token_budget = 1
+        await session.commit()
+    refused = await agent.client.post(
+        COMPLETIONS, json=user_says("More"), headers=agent.user.headers
+    )
+    error = assert_openai_error(refused, 429, "token_budget_exceeded")
+    assert error["type"] == "rate_limit_error"
+    assert "Retry-After" in refused.headers
+
+
+async def test_an_unreachable_llm_is_503_in_openai_shape(
+    app_factory: Any, settings_factory: Any
+) -> None:
+    from tests.conftest import client_for
+
+    settings = settings_factory(llm_model="some-model", llm_max_retries=0, llm_timeout_seconds=5)
+    app = await app_factory(settings)  # a ChatOpenAI against a closed port
+    async with client_for(app) as client:
+        account = await register(client)
+        response = await client.post(COMPLETIONS, json=user_says("hello"), headers=account.headers)
+        error = assert_openai_error(response, 503, "llm_unavailable")
+        assert error["type"] == "service_unavailable_error"
+        # Streamed, the failure comes once the stream has begun: as an error object in it,
+        # which OpenAI's SDKs raise.
+        stream = await client.post(
+            COMPLETIONS, json=user_says("hello", stream=True), headers=account.headers
+        )
+        assert stream.status_code == 200
+        chunks, done = chunks_of(stream.text)
+        assert not done
+        assert chunks[-1]["error"]["code"] == "llm_unavailable"
+        assert chunks[-1]["error"]["type"] == "service_unavailable_error"
+
+
+async def test_knowledge_answers_end_with_their_sources(
+    app_factory: Any, settings_factory: Any
+) -> None:
+    from tests.conftest import client_for
+    from tests.kb.support import HashEmbedder, ingest
+
+    model = scripted(
+        {"route": "knowledge"},
+        ask_tools(tool_call("kb_search", {"query": "ERR-4471 amber light"})),
+        "An amber light with ERR-4471 means the fan failed [1].",
+    )
+    app = await app_factory(settings_factory(), embedder=HashEmbedder(), chat_model=model)
+    async with client_for(app) as client:
+        account = await register(client)
+        guide = await ingest(
+            client,
+            account.headers,
+            "guide.txt",
+            b"A blinking amber light means error ERR-4471: fan failure.",
+            title="Router guide",
+        )
+        response = await client.post(
+            COMPLETIONS,
+            json=user_says("What does the amber light with ERR-4471 mean?"),
+            headers=account.headers,
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["choices"][0]["message"]["content"] == (
+        "An amber light with ERR-4471 means the fan failed [1].\n\nSources:\n[1] Router guide"
+    )
+    [citation] = body["mai"]["citations"]
+    assert citation["number"] == 1
+    assert citation["document_id"] == guide["id"]
