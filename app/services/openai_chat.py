@@ -51,6 +51,9 @@ class ChatRequest:
     session_id: str | None = None
     streamed: bool = False
     llm_params: dict[str, Any] = field(default_factory=dict)
+    # The answer of the session's last turn, finished after an approval the client never saw
+    # (its response was the approval notice): given before this turn's answer.
+    earlier: str = ""
 
     @property
     def last_user_message(self) -> str:
@@ -180,6 +183,7 @@ class OpenAIChatService:
         async with self.resources.sessionmaker() as session:
             if thread_id is not None:
                 await self._refuse_if_waiting(session, thread_id)
+                request.earlier = await self._answer_after_approval(session, thread_id)
             run = await self.engine.create(
                 session,
                 RunRequest(
@@ -258,6 +262,21 @@ class OpenAIChatService:
             meta={"conversation_id": str(thread_id)},
         )
 
+    async def _answer_after_approval(self, session: Any, thread_id: uuid.UUID) -> str:
+        """The answer that ends the thread when it came from a run resumed after an approval
+        (the client's last response was the approval notice, not this answer)."""
+        from app.repositories.conversations import MessageRepository
+        from app.repositories.runs import RunRepository
+
+        last = await MessageRepository(session).last(thread_id)
+        if last is None or last.role != "assistant" or last.run_id is None:
+            return ""
+        run = await RunRepository(session).get(last.run_id)
+        if run is None or not run.command or not run.result:
+            return ""
+        answer = content_of(run.result, "")
+        return f"After your approval: {answer}\n\n" if answer else ""
+
     # Results ------------------------------------------------------------------------------
 
     async def completion(
@@ -278,7 +297,7 @@ class OpenAIChatService:
                     "index": 0,
                     "message": {
                         "role": "assistant",
-                        "content": content_of(result, self._base(base_url)),
+                        "content": request.earlier + content_of(result, self._base(base_url)),
                         "refusal": None,
                     },
                     "logprobs": None,
@@ -331,6 +350,8 @@ class OpenAIChatService:
             return body
 
         yield chunk({"role": "assistant", "content": ""})
+        if request.earlier:
+            yield chunk({"content": request.earlier})
         sent = ""
         async for item in events:
             if item.event == END_EVENT:

@@ -331,9 +331,17 @@ async def test_a_pause_for_approval_says_what_to_decide_and_where(
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["answer"] == "I sent the minutes to Ada."
+    # The client saw only the notice: the next turn in the session gives the answer first.
     after = await agent.client.post(COMPLETIONS, json=user_says("Thanks"), headers=headers)
     assert after.status_code == 200, after.text
-    assert after.json()["choices"][0]["message"]["content"] == "You are welcome."
+    assert after.json()["choices"][0]["message"]["content"] == (
+        "After your approval: I sent the minutes to Ada.\n\nYou are welcome."
+    )
+    # Once only.
+    bye = scripted(*direct("Bye."))
+    agent.model.respond = lambda messages: bye._next(messages)
+    later = await agent.client.post(COMPLETIONS, json=user_says("Bye"), headers=headers)
+    assert later.json()["choices"][0]["message"]["content"] == "Bye."
 
 
 @pytest.mark.parametrize(
