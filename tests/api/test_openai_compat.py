@@ -418,6 +418,10 @@ async def test_oversized_and_malformed_bodies(start_agent: StartAgent) -> None:
     assert_openai_error(broken, 400, "invalid_json")
     anonymous = await agent.client.post(COMPLETIONS, json=user_says("hi"))
     assert_openai_error(anonymous, 401, "unauthorized")
+    nul = await agent.client.post(
+        COMPLETIONS, json=user_says("a\u0000b"), headers=agent.user.headers
+    )
+    assert_openai_error(nul, 400, "nul_character")
 
 
 async def test_a_busy_session_is_a_conflict(start_agent: StartAgent) -> None:

@@ -173,6 +173,20 @@ def test_the_openai_sdk_drives_mai(mai: tuple[str, OpenAIServer]) -> None:
     assert second.usage.prompt_tokens > 0
     assert second.usage.total_tokens == second.usage.prompt_tokens + second.usage.completion_tokens
 
+    # Without a session the request's messages are the whole conversation.
+    stateless = client.chat.completions.create(
+        model="mai-assistant",
+        messages=[
+            {"role": "user", "content": "I live in Lyon."},
+            {"role": "assistant", "content": "Lyon is lovely."},
+            {"role": "user", "content": "Where do I live?"},
+        ],
+    )
+    assert stateless.choices[0].message.content == "You said: Where do I live?"
+    assert "I live in Lyon." in str(llm.requests[-1]["messages"])
+    assert "Lyon is lovely." in str(llm.requests[-1]["messages"])
+    assert "My name is Ada." not in str(llm.requests[-1]["messages"])
+
     # Streamed, with the usage chunk.
     stream = client.chat.completions.create(
         model="mai-assistant",
