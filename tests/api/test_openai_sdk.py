@@ -1,5 +1,6 @@
 """The OpenAI-compatible API as its users meet it: the official `openai` SDK against a real
-`mai serve` (embedded SQLite, the default), with a local OpenAI-compatible server as the LLM.
+`mai serve` (embedded SQLite, the default, and PostgreSQL + Redis), with a local
+OpenAI-compatible server as the LLM.
 
 It runs the README's snippet as written, then lists models, completes plain and streamed,
 continues a session with `X-Session-ID`, runs a calculator turn, passes sampling settings to
@@ -8,6 +9,7 @@ the model, and checks that refusals arrive as the SDK's typed errors.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -16,20 +18,52 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import openai
 import pytest
 
+from tests.conftest import REDIS_URL, unavailable
 from tests.observability.openai_server import OpenAIServer
 
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])]
+)
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Nothing for the embedded default; a fresh PostgreSQL database and Redis otherwise."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    name = f"mai_oai_{uuid.uuid4().hex[:10]}"
+
+    async def run(statement: str) -> None:
+        try:
+            admin = await asyncpg.connect(PG_ADMIN)
+        except OSError:
+            unavailable("PostgreSQL at 127.0.0.1:5432")
+            return
+        await admin.execute(statement)
+        await admin.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield {
+        "MAI_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+        "MAI_REDIS_URL": REDIS_URL,
+        "MAI_REDIS_PREFIX": f"oai-{uuid.uuid4().hex[:8]}:",
+    }
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _free_port() -> int:
@@ -52,7 +86,7 @@ def respond(body: dict[str, Any]) -> str | dict[str, Any]:
 
 
 @pytest.fixture
-def mai(tmp_path: Path) -> Iterator[tuple[str, OpenAIServer]]:
+def mai(tmp_path: Path, database_env: dict[str, str]) -> Iterator[tuple[str, OpenAIServer]]:
     """A running `mai serve` on a free port (its base URL) and its test LLM."""
     llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
     port = _free_port()
@@ -66,10 +100,17 @@ def mai(tmp_path: Path) -> Iterator[tuple[str, OpenAIServer]]:
             "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
             "MAI_BCRYPT_ROUNDS": "4",
             "MAI_LOG_LEVEL": "WARNING",
+            **database_env,
         }
     )
     mai_script = shutil.which("mai", path=str(Path(sys.executable).parent))
     assert mai_script is not None, "the mai script is not installed in this environment"
+    if "MAI_DATABASE_URL" in env:
+        # A server database is migrated by the operator, as in production.
+        migrated = subprocess.run(
+            [mai_script, "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
