@@ -203,6 +203,10 @@ def test_the_openai_sdk_drives_mai(mai: tuple[str, OpenAIServer]) -> None:
     assert "My name is Ada." in str(answering["messages"])
     assert answering["temperature"] == 0.2
     assert (answering.get("max_completion_tokens") or answering.get("max_tokens")) == 50
+    # Only the answering call: the routing call of the same turn keeps the model's defaults.
+    routing = [r for r in llm.requests if r.get("response_format")]
+    assert routing
+    assert "temperature" not in routing[-1]
     conversation_id = second.model_extra["mai"]["conversation_id"]  # type: ignore[index]
     listed = httpx.get(
         f"{base}/api/v1/agent/conversations",
