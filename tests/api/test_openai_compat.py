@@ -538,3 +538,27 @@ async def test_knowledge_answers_end_with_their_sources(
     [citation] = body["mai"]["citations"]
     assert citation["number"] == 1
     assert citation["document_id"] == guide["id"]
+
+
+async def test_a_streamed_pause_for_approval_ends_with_the_notice(start_agent: StartAgent) -> None:
+    agent = await start_agent(
+        scripted(
+            {"route": "tools"},
+            ask_tools(tool_call("send_email", EMAIL), content="Mailing Ada."),
+        ),
+        approval_sweep_seconds=3600,
+    )
+    response = await agent.client.post(
+        COMPLETIONS,
+        json=user_says("Mail the minutes to Ada", stream=True),
+        headers={**agent.user.headers, "X-Session-ID": "streamed-approval"},
+    )
+    assert response.status_code == 200, response.text
+    chunks, done = chunks_of(response.text)
+    assert done
+    final = chunks[-1]
+    assert final["choices"][0]["finish_reason"] == "stop"
+    [approval] = final["mai"]["approvals"]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert f"/api/v1/approvals/{approval['id']}/approve" in text
+    assert "send_email" in text
