@@ -19,6 +19,7 @@ from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
 from app.api.routes import metrics as metrics_routes
+from app.api.routes import openai as openai_routes
 from app.core.clock import Clock
 from app.core.config import Environment, Settings, load_settings
 from app.core.logging import configure_logging, get_logger
@@ -137,6 +138,8 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(health.router)
     app.include_router(api_router)
+    # The OpenAI-compatible API sits at /v1, where OpenAI clients look for it.
+    app.include_router(openai_routes.router)
     if settings.metrics_enabled:
         metrics_routes.install(app)
     install_openapi(app)

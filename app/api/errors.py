@@ -1,4 +1,9 @@
-"""The one exception handler family: every error leaves as {error, detail, request_id}."""
+"""The one exception handler family: every error leaves as {error, detail, request_id}.
+
+Under the OpenAI-compatible prefix (`/v1/`) the same errors leave in OpenAI's shape instead
+(`{"error": {"message", "type", "param", "code"}}`), with the same status codes, because the
+OpenAI SDKs and chat front ends only read that one.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +55,64 @@ def error_body(
     return body
 
 
+OPENAI_PREFIX = "/v1/"
+
+# OpenAI's error `type` per status; anything else on our side is a server_error.
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "service_unavailable_error",
+    504: "timeout_error",
+}
+
+
+def is_openai_path(request: Request) -> bool:
+    """Whether the request is one of the OpenAI-compatible API's."""
+    return request.url.path.startswith(OPENAI_PREFIX)
+
+
+def openai_error_body(
+    status: int, code: str, message: str, param: str | None = None
+) -> dict[str, Any]:
+    """An error in OpenAI's shape."""
+    return {
+        "error": {
+            "message": message,
+            "type": _OPENAI_TYPES.get(status, "server_error"),
+            "param": param,
+            "code": code,
+        }
+    }
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    meta: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+) -> JSONResponse:
+    """The error as JSON in the shape the request's API speaks (`param`: the request field at
+    fault, which only OpenAI's shape names; a MAIError names it as `meta["param"]`)."""
+    if is_openai_path(request):
+        named = param or (meta.get("param") if meta else None)
+        body = openai_error_body(status, code, detail, str(named) if named else None)
+    else:
+        body = error_body(code, detail, request_id_of(request), meta)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _describe_validation(errors: list[Any]) -> str:
     parts = []
     for error in errors[:5]:
@@ -66,10 +129,8 @@ def _describe_validation(errors: list[Any]) -> str:
 async def mai_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """MAIError → its status and code."""
     assert isinstance(exc, MAIError)
-    return JSONResponse(
-        error_body(exc.code, exc.detail, request_id_of(request), exc.meta),
-        status_code=exc.status_code,
-        headers=exc.headers,
+    return error_response(
+        request, exc.status_code, exc.code, exc.detail, meta=exc.meta, headers=exc.headers
     )
 
 
@@ -78,22 +139,18 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        return JSONResponse(
-            error_body(
-                "invalid_json",
-                "The request body is not valid JSON; send a JSON object.",
-                request_id_of(request),
-            ),
-            status_code=400,
+        return error_response(
+            request, 400, "invalid_json", "The request body is not valid JSON; send a JSON object."
         )
-    return JSONResponse(
-        error_body(
-            "validation_error",
-            _describe_validation(errors),
-            request_id_of(request),
-            {"fields": [".".join(str(p) for p in e.get("loc", ())) for e in errors]},
-        ),
-        status_code=422,
+    fields = [".".join(str(p) for p in e.get("loc", ())) for e in errors]
+    first = [str(p) for p in errors[0].get("loc", ()) if p != "body"] if errors else []
+    return error_response(
+        request,
+        422,
+        "validation_error",
+        _describe_validation(errors),
+        meta={"fields": fields},
+        param=".".join(first) or None,
     )
 
 
@@ -112,10 +169,8 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
             "The request body could not be decoded: send a UTF-8 JSON object without "
             "extreme nesting or numbers of thousands of digits."
         )
-    return JSONResponse(
-        error_body(code, detail, request_id_of(request)),
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+    return error_response(
+        request, exc.status_code, code, detail, headers=getattr(exc, "headers", None)
     )
 
 
@@ -126,9 +181,11 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
         log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
         outage = DatabaseUnavailable()
         request_id = request_id_of(request)
-        return JSONResponse(
-            error_body(outage.code, outage.detail, request_id),
-            status_code=outage.status_code,
+        return error_response(
+            request,
+            outage.status_code,
+            outage.code,
+            outage.detail,
             headers={
                 **(outage.headers or {}),
                 **({"X-Request-ID": request_id} if request_id else {}),
@@ -137,13 +194,11 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     request_id = request_id_of(request)
     # Starlette answers this one outside every middleware, so the id header is set here.
-    return JSONResponse(
-        error_body(
-            "internal_error",
-            "Something went wrong on our side; the error was logged with this request id.",
-            request_id,
-        ),
-        status_code=500,
+    return error_response(
+        request,
+        500,
+        "internal_error",
+        "Something went wrong on our side; the error was logged with this request id.",
         headers={"X-Request-ID": request_id} if request_id else None,
     )
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.api.errors import OPENAI_PREFIX, error_body, openai_error_body
 
 _ESCAPED_NUL = b"\\u0000"
 
@@ -82,12 +82,15 @@ class NulCharacterGuard:
         if where is not None:
             state = scope.get("state", {})
             request_id = state.get("request_id")
+            detail = (
+                f"A NUL character was found in {where}; NUL cannot be stored as text. "
+                "Remove it and send the request again."
+            )
             response = JSONResponse(
-                error_body(
-                    "nul_character",
-                    f"A NUL character was found in {where}; NUL cannot be stored as text. "
-                    "Remove it and send the request again.",
-                    str(request_id) if request_id is not None else None,
+                openai_error_body(400, "nul_character", detail)
+                if str(scope.get("path", "")).startswith(OPENAI_PREFIX)
+                else error_body(
+                    "nul_character", detail, str(request_id) if request_id is not None else None
                 ),
                 status_code=400,
             )

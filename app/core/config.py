@@ -213,6 +213,21 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     smtp_from: str = "mai@localhost"
 
+    # OpenAI-compatible API (/v1): the graphs offered as models, each as MAI_OPENAI_MODEL_PREFIX
+    # + graph id (the bare graph id is accepted too), the public URL approval links point at,
+    # and the largest chat-completions body taken (413 past it).
+    openai_graphs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["assistant", "planner"]
+    )
+    openai_model_prefix: str = Field(default="mai-", max_length=50)
+    openai_public_url: str | None = None
+    openai_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @field_validator("openai_graphs", mode="before")
+    @classmethod
+    def _openai_graphs(cls, value: object) -> object:
+        return _split_csv(value)
+
     @field_validator("approval_required_tools", "approval_exempt_tools", mode="before")
     @classmethod
     def _tool_lists(cls, value: object) -> object:

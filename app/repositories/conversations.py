@@ -174,6 +174,16 @@ class MessageRepository:
         )
         return int(last) + 1 if last is not None else 0
 
+    async def last(self, conversation_id: uuid.UUID) -> Message | None:
+        """The conversation's latest message."""
+        result = await self.session.execute(
+            select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.position.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
     async def add(self, message: Message) -> Message:
         """Insert a message."""
         self.session.add(message)

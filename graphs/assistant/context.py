@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
@@ -67,6 +67,10 @@ class Context:
         default_factory=lambda: float(_env("MAI_LLM_TIMEOUT_SECONDS", "120"))
     )
     llm_max_retries: int = field(default_factory=lambda: int(_env("MAI_LLM_MAX_RETRIES", "2")))
+    # Sampling settings a client chose for this run's answer (temperature, top_p, max_tokens,
+    # stop), as the OpenAI-compatible API passes them; applied to the answering call only, so
+    # routing and summaries keep working with a small max_tokens.
+    llm_params: dict[str, Any] = field(default_factory=dict)
     # Side-effecting tool calls are recorded here by call id, so a re-run does not act twice.
     tool_ledger: Annotated[ToolLedger | None, SkipJsonSchema()] = None
     max_tool_iterations: int = 8

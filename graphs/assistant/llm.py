@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
@@ -71,3 +71,14 @@ async def chat_model(context: Context) -> BaseChatModel:
         context.llm_timeout_seconds,
         context.llm_max_retries,
     )
+
+
+# The sampling settings a run may set on its answering call, by chat model field name.
+SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop")
+
+
+def with_sampling(llm: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:
+    """The model with the run's sampling settings (those the model class has as fields)."""
+    fields = type(llm).model_fields
+    update = {k: v for k, v in params.items() if k in SAMPLING_FIELDS and k in fields}
+    return llm.model_copy(update=update) if update else llm

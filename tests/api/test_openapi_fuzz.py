@@ -3,9 +3,9 @@
 Schemathesis generates cases for every operation from the app's own OpenAPI schema, both valid
 (positive) and invalid (negative) ones; each is sent through the ASGI app as a signed-in user
 (and again as an admin when the route needs one). Every answer must be below 500, every
-error must come in the one JSON shape {error, detail, request_id}, and every answer must be
-one the schema documents: its status, content type and body (schemathesis' conformance
-checks).
+error must come in the one JSON shape {error, detail, request_id} (OpenAI's error shape under
+the OpenAI-compatible `/v1`), and every answer must be one the schema documents: its status,
+content type and body (schemathesis' conformance checks).
 
 Cases are generated first (synchronously, with Hypothesis) and then sent on the test's own event
 loop: the app's database and vector-store clients live on that loop. Generation is derandomized
@@ -152,6 +152,14 @@ def _problem(case: Any, response: httpx.Response) -> str | None:
         body = response.json()
     except ValueError:
         return "error body is not JSON"
+    if response.request.url.path.startswith("/v1/"):
+        # The OpenAI-compatible API answers errors in OpenAI's shape.
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict) or not {"message", "type", "param", "code"} <= error.keys():
+            return "error body lacks OpenAI's {error: {message, type, param, code}}"
+        if not (isinstance(error["message"], str) and error["message"]):
+            return "error message is not a non-empty string"
+        return None
     if not isinstance(body, dict) or not {"error", "detail", "request_id"} <= body.keys():
         return "error body lacks {error, detail, request_id}"
     if not (isinstance(body["error"], str) and isinstance(body["detail"], str) and body["detail"]):

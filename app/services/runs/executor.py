@@ -487,6 +487,8 @@ class RunExecutor:
         mapped = map_llm_error(exc, self.settings.llm_base_url)
         if mapped is not None and run.retry_llm_errors and await self._retry_later(execution):
             return
+        # An unreachable LLM also surfaces as a refused connection: only what is not an LLM
+        # error is taken for a database outage.
         if mapped is None and is_database_outage(exc):
             # A checkpoint or row write hit a database restart: go on from the last checkpoint
             # once it is back (if even this write fails, the lease runs out and the sweeper

@@ -10,7 +10,7 @@ from langchain_core.runnables import Runnable
 from langgraph.runtime import Runtime
 
 from graphs.assistant.context import Context, context_of
-from graphs.assistant.llm import chat_model
+from graphs.assistant.llm import chat_model, with_sampling
 from graphs.assistant.messages import add_usage, text_of
 from graphs.assistant.prompting import system_message
 from graphs.assistant.state import AssistantState
@@ -55,7 +55,7 @@ async def call_model(state: AssistantState, runtime: Runtime[Context]) -> dict[s
     context = context_of(runtime)
     route = state.get("route", "direct")
     tools = offered_tools(context, route)
-    llm = await chat_model(context)
+    llm = with_sampling(await chat_model(context), context.llm_params)
     model = llm.bind_tools([spec.as_langchain_tool() for spec in tools]) if tools else llm
     prompt: list[BaseMessage] = [
         system_message(context, route, state.get("summary", ""), tools, state.get("memories", [])),

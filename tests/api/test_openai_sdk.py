@@ -1,0 +1,274 @@
+"""The OpenAI-compatible API as its users meet it: the official `openai` SDK against a real
+`mai serve` (embedded SQLite, the default, and PostgreSQL + Redis), with a local
+OpenAI-compatible server as the LLM.
+
+It runs the README's snippet as written, then lists models, completes plain and streamed,
+continues a session with `X-Session-ID`, runs a calculator turn, passes sampling settings to
+the model, and checks that refusals arrive as the SDK's typed errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import openai
+import pytest
+
+from tests.conftest import REDIS_URL, unavailable
+from tests.observability.openai_server import OpenAIServer
+
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])]
+)
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Nothing for the embedded default; a fresh PostgreSQL database and Redis otherwise."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    name = f"mai_oai_{uuid.uuid4().hex[:10]}"
+
+    async def run(statement: str) -> None:
+        try:
+            admin = await asyncpg.connect(PG_ADMIN)
+        except OSError:
+            unavailable("PostgreSQL at 127.0.0.1:5432")
+            return
+        await admin.execute(statement)
+        await admin.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield {
+        "MAI_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+        "MAI_REDIS_URL": REDIS_URL,
+        "MAI_REDIS_PREFIX": f"oai-{uuid.uuid4().hex[:8]}:",
+    }
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port if port != 2024 else _free_port()
+
+
+def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+    """The test model: the calculator for arithmetic, an echo of what it was told otherwise."""
+    messages = body.get("messages", [])
+    if any(m.get("role") == "tool" for m in messages):
+        result = next(m for m in reversed(messages) if m.get("role") == "tool")["content"]
+        return f"The result is {result}."
+    last = str(messages[-1].get("content") or "")
+    if "6*7" in last:
+        return {"tool_call": {"name": "calculator", "arguments": {"expression": "6*7"}}}
+    return f"You said: {last}"
+
+
+@pytest.fixture
+def mai(tmp_path: Path, database_env: dict[str, str]) -> Iterator[tuple[str, OpenAIServer]]:
+    """A running `mai serve` on a free port (its base URL) and its test LLM."""
+    llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
+    env.update(
+        {
+            "MAI_DATA_DIR": str(tmp_path / "data"),
+            "MAI_LLM_BASE_URL": llm.base_url,
+            "MAI_LLM_MODEL": "test-model",
+            "MAI_LLM_MAX_RETRIES": "0",
+            "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
+            "MAI_BCRYPT_ROUNDS": "4",
+            "MAI_LOG_LEVEL": "WARNING",
+            **database_env,
+        }
+    )
+    mai_script = shutil.which("mai", path=str(Path(sys.executable).parent))
+    assert mai_script is not None, "the mai script is not installed in this environment"
+    if "MAI_DATABASE_URL" in env:
+        # A server database is migrated by the operator, as in production.
+        migrated = subprocess.run(
+            [mai_script, "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [mai_script, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "mai serve did not get ready: " + log.read_text()
+            time.sleep(0.3)
+        yield base, llm
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        llm.close()
+
+
+def _token(base: str, email: str) -> str:
+    signup = httpx.post(
+        f"{base}/api/v1/auth/register",
+        json={"email": email, "password": "correct-horse-1"},
+        timeout=30,
+    )
+    assert signup.status_code == 201, signup.text
+    return str(signup.json()["access_token"])
+
+
+def _readme_snippet() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## OpenAI-compatible API", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None, "the README's OpenAI section has no python snippet"
+    return match.group(1)
+
+
+def test_the_openai_sdk_drives_mai(mai: tuple[str, OpenAIServer]) -> None:
+    base, llm = mai
+    token = _token(base, "sdk@example.com")
+
+    # The README's snippet, as written, run as a user would run it.
+    snippet = subprocess.run(
+        [sys.executable, "-c", _readme_snippet()],
+        env={**os.environ, "MAI_URL": base, "MAI_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert snippet.returncode == 0, snippet.stderr
+    assert snippet.stdout.splitlines() == [
+        "['mai-assistant', 'mai-planner']",
+        "You said: My name is Ada.",
+    ]
+
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=60)
+    models = client.models.list()
+    assert [(m.id, m.owned_by) for m in models] == [
+        ("mai-assistant", "mai"),
+        ("mai-planner", "mai"),
+    ]
+
+    # The snippet's session goes on: the model sees the first turn with the second.
+    raw = client.chat.completions.with_raw_response.create(
+        model="mai-assistant",
+        messages=[{"role": "user", "content": "What is my name?"}],
+        extra_headers={"X-Session-ID": "my-chat-1"},
+        temperature=0.2,
+        max_tokens=50,
+    )
+    assert raw.headers["X-Session-ID"] == "my-chat-1"
+    second = raw.parse()
+    assert second.choices[0].message.content == "You said: What is my name?"
+    answering = llm.requests[-1]
+    assert "My name is Ada." in str(answering["messages"])
+    assert answering["temperature"] == 0.2
+    assert (answering.get("max_completion_tokens") or answering.get("max_tokens")) == 50
+    # Only the answering call: the routing call of the same turn keeps the model's defaults.
+    routing = [r for r in llm.requests if r.get("response_format")]
+    assert routing
+    assert "temperature" not in routing[-1]
+    conversation_id = second.model_extra["mai"]["conversation_id"]  # type: ignore[index]
+    listed = httpx.get(
+        f"{base}/api/v1/agent/conversations",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    assert conversation_id in [c["id"] for c in listed["items"]]
+    assert second.usage is not None
+    assert second.usage.prompt_tokens > 0
+    assert second.usage.total_tokens == second.usage.prompt_tokens + second.usage.completion_tokens
+
+    # Without a session the request's messages are the whole conversation.
+    stateless = client.chat.completions.create(
+        model="mai-assistant",
+        messages=[
+            {"role": "user", "content": "I live in Lyon."},
+            {"role": "assistant", "content": "Lyon is lovely."},
+            {"role": "user", "content": "Where do I live?"},
+        ],
+    )
+    assert stateless.choices[0].message.content == "You said: Where do I live?"
+    assert "I live in Lyon." in str(llm.requests[-1]["messages"])
+    assert "Lyon is lovely." in str(llm.requests[-1]["messages"])
+    assert "My name is Ada." not in str(llm.requests[-1]["messages"])
+
+    # Streamed, with the usage chunk.
+    stream = client.chat.completions.create(
+        model="mai-assistant",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Stream this please"},
+        ],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "You said: Stream this please"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
+
+    # The agent's own tool, run on the server.
+    tool_turn = client.chat.completions.create(
+        model="mai-assistant", messages=[{"role": "user", "content": "What is 6*7?"}]
+    )
+    assert tool_turn.choices[0].message.content == "The result is 42."
+    assert tool_turn.model_extra["mai"]["tool_calls"][0]["name"] == "calculator"  # type: ignore[index]
+
+    # Refusals arrive as the SDK's typed errors.
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="mai-assistant",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"type": "function", "function": {"name": "lookup", "parameters": {}}}],
+        )
+    assert refused.value.code == "tools_not_supported"
+    assert refused.value.param == "tools"
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert unknown.value.code == "model_not_found"
+    wrong_key = openai.OpenAI(base_url=f"{base}/v1", api_key="not-a-token", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong_key.models.list()
