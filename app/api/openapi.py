@@ -32,6 +32,27 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+OPENAI_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "OpenAIError",
+    "type": "object",
+    "description": "Errors of the OpenAI-compatible API under /v1, in OpenAI's own shape.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "code": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        }
+    },
+}
+# What the OpenAI-compatible routes can answer besides success (every one takes a token).
+_OPENAI_CODES = {"400", "401", "403", "404", "408", "409", "413", "422", "429", "503"}
+
 DESCRIPTIONS = {
     "400": "Bad request: the body is not valid JSON, is nested too deep, holds NUL characters, "
     "or breaks a rule of this operation (the code says which)",
@@ -65,6 +86,8 @@ def error_codes(path: str, method: str, operation: dict[str, Any]) -> set[str]:
     codes = {"400"}  # the NUL guard checks the path and query string of every request
     parameters = operation.get("parameters", [])
     body = operation.get("requestBody")
+    if path.startswith("/v1/"):
+        return set(_OPENAI_CODES)
     if not path.startswith("/api/"):
         return codes | _EXTRA_ERRORS.get((method, path), set())
     codes.add("503")  # not ready while starting or stopping
@@ -90,22 +113,18 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the Error schema and every operation's error responses to a generated schema."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
+    schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
     for path, item in schema.get("paths", {}).items():
+        shape = "OpenAIError" if path.startswith("/v1/") else "Error"
+        content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}}
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
             for code in sorted(error_codes(path, method, operation)):
-                responses[code] = {
-                    "description": DESCRIPTIONS[code],
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
+                responses[code] = {"description": DESCRIPTIONS[code], "content": content}
             if "422" in responses and "422" not in error_codes(path, method, operation):
-                responses["422"]["content"] = {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                }
+                responses["422"]["content"] = content
     if "#/components/schemas/HTTPValidationError" not in json.dumps(schema.get("paths", {})):
         for name in _VALIDATION_SCHEMAS:
             schemas.pop(name, None)
