@@ -16,6 +16,7 @@ from app.api.input_guard import NulCharacterGuard
 from app.api.middleware import RequestContextMiddleware
 from app.api.router import api_router
 from app.api.routes import health
+from app.api.routes import langgraph as langgraph_routes
 from app.api.routes import metrics as metrics_routes
 from app.core.clock import Clock
 from app.core.config import Settings, load_settings
@@ -118,6 +119,9 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(health.router)
     app.include_router(api_router)
+    # The LangGraph Server API at the root, where its clients look for it.
+    app.include_router(langgraph_routes.public_router)
+    app.include_router(langgraph_routes.router)
     if settings.metrics_enabled:
         metrics_routes.install(app)
     return app

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -123,6 +123,40 @@ async def get_current_user(caller: CallerDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_key_or_token_user(
+    request: Request,
+    resources: ResourcesDep,
+    auth: AuthServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Header(alias="X-Api-Key")] = None,
+) -> User:
+    """The caller by an API key in `X-Api-Key` (what langgraph-sdk sends) or a bearer access
+    token; 401 without either. Counted against the user's rate limit like any request."""
+    from app.services.api_keys import ApiKeyService
+
+    if api_key:
+        user = await ApiKeyService(resources).authenticate(api_key)
+    elif credentials is not None and credentials.scheme.lower() == "bearer":
+        user, _ = await auth.authenticate(credentials.credentials)
+    else:
+        raise Unauthorized(
+            "Send an API key as `X-Api-Key: mai_...` or an access token as "
+            "`Authorization: Bearer <token>`."
+        )
+    bind_context(user_id=str(user.id))
+    await enforce_rate_limit(
+        request,
+        resources,
+        f"user:{user.id}",
+        resources.settings.rate_limit_per_minute,
+        "requests",
+    )
+    return user
+
+
+KeyOrTokenUser = Annotated[User, Depends(get_key_or_token_user)]
 
 
 async def get_admin_user(user: CurrentUser) -> User:
