@@ -80,9 +80,7 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, 
 
 
 @pytest.fixture
-async def server(
-    database_url: tuple[str, dict[str, str]], tmp_path: Path
-) -> AsyncIterator[str]:
+async def server(database_url: tuple[str, dict[str, str]], tmp_path: Path) -> AsyncIterator[str]:
     """A running `mai serve` on a free port; its base URL."""
     from app.core.config import Settings
     from app.core.db import create_engine, upgrade_schema
@@ -150,14 +148,13 @@ async def _account(base: str, email: str) -> tuple[dict[str, str], str, str]:
             "/api/v1/auth/register", json={"email": email, "password": password}
         )
         assert signup.status_code == 201, signup.text
-        login = await client.post(
-            "/api/v1/auth/login", json={"email": email, "password": password}
-        )
+        login = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         created = await client.post("/api/v1/api-keys", json={"name": "sdk"}, headers=headers)
         assert created.status_code == 201, created.text
         key = created.json()
-        assert key["key"].startswith("mai_") and len(key["key"]) >= 4 + 43
+        assert key["key"].startswith("mai_")
+        assert len(key["key"]) >= 4 + 43
         return headers, key["key"], key["id"]
 
 
@@ -211,19 +208,24 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     ]
     events = [p.event for p in parts]
     assert events[0] == "metadata", events
-    assert "values" in events and "messages" in events, events
+    assert "values" in events, events
+    assert "messages" in events, events
     assert all(p.id for p in parts), parts
     final = [p.data for p in parts if p.event == "values"][-1]
     assert final["messages"][0]["content"] == "Hi there"
-    assert final["messages"][-1]["type"] == "ai" and final["messages"][-1]["content"] == REPLY
+    assert final["messages"][-1]["type"] == "ai"
+    assert final["messages"][-1]["content"] == REPLY
     token, meta = next(p.data for p in parts if p.event == "messages")
-    assert token["type"].startswith("AIMessage") and meta["langgraph_node"]
+    assert token["type"].startswith("AIMessage")
+    assert meta["langgraph_node"]
 
     state = await client.threads.get_state(thread_id)
     assert state["values"]["messages"][-1]["content"] == REPLY
-    assert state["next"] == [] and state["checkpoint"]["checkpoint_id"]
+    assert state["next"] == []
+    assert state["checkpoint"]["checkpoint_id"]
     history = await client.threads.get_history(thread_id, limit=3)
-    assert len(history) == 3 and history[0]["checkpoint"] == state["checkpoint"]
+    assert len(history) == 3
+    assert history[0]["checkpoint"] == state["checkpoint"]
 
     # The same thread is a conversation of MAI's own API, with the same messages.
     async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
@@ -235,15 +237,18 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     waited = await client.runs.wait(
         thread_id, "assistant", input={"messages": [{"role": "user", "content": "Again"}]}
     )
-    assert isinstance(waited, dict) and len(waited["messages"]) == 4
+    assert isinstance(waited, dict)
+    assert len(waited["messages"]) == 4
     run = await client.runs.create(
         thread_id, "assistant", input={"messages": [{"role": "user", "content": "Third"}]}
     )
     joined = await client.runs.join(thread_id, run["run_id"])
-    assert isinstance(joined, dict) and joined["messages"][-2]["content"] == "Third"
+    assert isinstance(joined, dict)
+    assert joined["messages"][-2]["content"] == "Third"
     assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
     listed = await client.runs.list(thread_id)
-    assert listed[0]["run_id"] == run["run_id"] and len(listed) == 3
+    assert listed[0]["run_id"] == run["run_id"]
+    assert len(listed) == 3
 
     # join_stream from a Last-Event-ID: exactly the events after it.
     run = await client.runs.create(
@@ -253,12 +258,11 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
         stream_mode=["values", "updates"],
     )
     whole = [p async for p in client.runs.join_stream(thread_id, run["run_id"])]
-    assert whole[0].event == "metadata" and whole[-1].event == "values"
+    assert whole[0].event == "metadata"
+    assert whole[-1].event == "values"
     rest = [
         p
-        async for p in client.runs.join_stream(
-            thread_id, run["run_id"], last_event_id=whole[0].id
-        )
+        async for p in client.runs.join_stream(thread_id, run["run_id"], last_event_id=whole[0].id)
     ]
     assert [p.id for p in rest] == [p.id for p in whole[1:]]
 
@@ -288,7 +292,8 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     stateless = await client.runs.wait(
         None, "assistant", input={"messages": [{"role": "user", "content": "Stateless"}]}
     )
-    assert isinstance(stateless, dict) and stateless["messages"][-1]["content"] == REPLY
+    assert isinstance(stateless, dict)
+    assert stateless["messages"][-1]["content"] == REPLY
     assert len(await client.threads.search(limit=100)) == before
 
     # Another user's key sees none of it.
@@ -313,7 +318,8 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     assert _status(gone.value) == 404
     async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
         listed_keys = (await raw.get("/api/v1/api-keys")).json()
-        assert [k["id"] for k in listed_keys] == [key_id] and "key" not in listed_keys[0]
+        assert [k["id"] for k in listed_keys] == [key_id]
+        assert "key" not in listed_keys[0]
         assert (await raw.delete(f"/api/v1/api-keys/{key_id}")).status_code == 204
     with pytest.raises(httpx.HTTPStatusError) as revoked:
         await client.threads.search()
