@@ -17,9 +17,10 @@ from langchain_core.runnables import RunnableConfig
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.graphs import GraphEntry
 from app.core.resources import Resources
-from app.models import AgentRun, Conversation, MultitaskStrategy, RunStatus
+from app.models import AgentRun, Approval, Conversation, MultitaskStrategy, RunStatus, User
 from app.repositories.conversations import ConversationRepository
 from app.repositories.runs import RunRepository
+from app.services.approvals.service import ApprovalService, DecisionKind
 from app.services.conversations import ConversationService
 from app.services.runs import STREAM_MODES, RunEngine, RunRequest, title_from, to_jsonable
 from app.services.runs.executor import LANGGRAPH_PROTOCOL
@@ -104,12 +105,70 @@ def last_user_text(value: Any) -> str | None:
     return None
 
 
+# LangChain's human-in-the-loop decision types as MAI's approval decisions.
+HITL_DECISIONS: dict[str, DecisionKind] = {
+    "approve": "approved",
+    "reject": "rejected",
+    "edit": "modified",
+    "approved": "approved",
+    "rejected": "rejected",
+    "modified": "modified",
+}
+
+
+def approval_decisions(
+    resume: Any, waiting: Sequence[Approval]
+) -> list[tuple[Approval, DecisionKind, dict[str, Any] | None, str | None]]:
+    """The decisions a `command.resume` makes on the thread's pending approvals.
+
+    Takes LangChain's human-in-the-loop shape (`{"decisions": [{"type": "approve" | "edit" |
+    "reject", ...}]}`, one per pending call in order) or MAI's own (`{approval_id:
+    {"decision": ..., "args": ..., "reason": ...}}`); 422 for anything else.
+    """
+    found: list[tuple[Approval, DecisionKind, dict[str, Any] | None, str | None]] = []
+    if isinstance(resume, Mapping) and isinstance(resume.get("decisions"), list):
+        decisions = resume["decisions"]
+        if len(decisions) != len(waiting):
+            raise Unprocessable(
+                f"The thread waits on {len(waiting)} approval(s); send one decision for each "
+                f"(got {len(decisions)}).",
+                code="invalid_resume",
+            )
+        for approval, decision in zip(waiting, decisions, strict=True):
+            kind = HITL_DECISIONS.get(str((decision or {}).get("type")))
+            if kind is None:
+                raise Unprocessable(
+                    "Each decision needs type approve, edit or reject.", code="invalid_resume"
+                )
+            edited = (decision.get("edited_action") or {}).get("args") or decision.get("args")
+            found.append((approval, kind, edited, decision.get("message")))
+        return found
+    if isinstance(resume, Mapping) and all(str(a.id) in resume for a in waiting):
+        for approval in waiting:
+            decision = resume[str(approval.id)]
+            kind = HITL_DECISIONS.get(str((decision or {}).get("decision")))
+            if kind is None:
+                raise Unprocessable(
+                    "Each decision needs decision approved, modified or rejected.",
+                    code="invalid_resume",
+                )
+            found.append((approval, kind, decision.get("args"), decision.get("reason")))
+        return found
+    raise Unprocessable(
+        "This thread waits on tool approvals: resume with "
+        '{"decisions": [{"type": "approve" | "edit" | "reject"}, ...]}, one per pending call.',
+        code="invalid_resume",
+        meta={"approval_ids": [str(a.id) for a in waiting]},
+    )
+
+
 class LangGraphService:
     """LangGraph API use cases for one caller; stateless, one per request is fine."""
 
-    def __init__(self, resources: Resources, user_id: uuid.UUID) -> None:
+    def __init__(self, resources: Resources, user: User) -> None:
         self.resources = resources
-        self.user_id = user_id
+        self.user = user
+        self.user_id = user.id
         self.engine = RunEngine(resources)
 
     # Assistants -------------------------------------------------------------------------
@@ -477,6 +536,10 @@ class LangGraphService:
             raise Unprocessable("Send either input or command, not both.", code="input_and_command")
         entry = self.resolve_graph(assistant_id)
         modes = stream_modes_of(stream_mode)
+        if thread_id is not None and command is not None and "resume" in command:
+            resumed = await self._resume_approvals(thread_id, command["resume"])
+            if resumed is not None:
+                return resumed
         run_config = dict(config or {})
         if metadata:
             run_config["metadata"] = {**(run_config.get("metadata") or {}), **metadata}
@@ -533,6 +596,29 @@ class LangGraphService:
             await session.commit()
         await self.engine.queued(run)
         return run
+
+    async def _resume_approvals(self, thread_id: uuid.UUID, resume: Any) -> AgentRun | None:
+        """A resume of a thread paused on tool approvals decides them on the approval
+        resource (decided_by, history, webhook, SSE) like /api/v1/approvals does, and continues
+        the paused run. None when the thread waits on no approval."""
+        async with self.resources.sessionmaker() as session:
+            await self._owned(session, thread_id)
+        approvals = ApprovalService(self.resources)
+        waiting = [
+            a for a in await approvals.pending_for_conversation(thread_id) if a.status == "pending"
+        ]
+        if not waiting:
+            return None
+        plan = None
+        for approval, kind, args, reason in approval_decisions(resume, waiting):
+            result = await approvals.decide(self.user, approval.id, kind, args=args, reason=reason)
+            plan = result.plan or plan
+        if plan is None:
+            raise Conflict(
+                "The decisions were recorded, but the paused run could not be resumed.",
+                code="resume_not_claimed",
+            )
+        return await approvals.start_resume(plan)
 
     async def get_run(self, thread_id: uuid.UUID, run_id: uuid.UUID) -> AgentRun:
         """The caller's run on this thread (404 otherwise)."""

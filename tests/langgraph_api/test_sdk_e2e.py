@@ -43,11 +43,22 @@ def _free_port() -> int:
     return port if port != 2024 else _free_port()
 
 
-def respond(body: dict[str, Any]) -> str:
-    """The plain reply; seconds late when the last user message asks for "slow"."""
-    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
-    if users and "slow" in str(users[-1].get("content")):
+EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the minutes."}
+SENT = "I sent the email."
+
+
+def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+    """The plain reply; seconds late when the last user message asks for "slow"; a
+    send_email call (which needs approval) when it asks for an email."""
+    messages = body.get("messages", [])
+    if messages and messages[-1].get("role") == "tool":
+        return SENT
+    users = [m for m in messages if m.get("role") == "user"]
+    last = str(users[-1].get("content")) if users else ""
+    if "slow" in last:
         time.sleep(6)
+    if "email" in last:
+        return {"tool_call": {"name": "send_email", "arguments": EMAIL}}
     return REPLY
 
 
@@ -89,7 +100,7 @@ async def server(database_url: tuple[str, dict[str, str]], tmp_path: Path) -> As
     engine = create_engine(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     await upgrade_schema(engine)
     await engine.dispose()
-    llm = OpenAIServer(respond=respond)
+    llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
     env.update(
@@ -295,6 +306,34 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     assert isinstance(stateless, dict)
     assert stateless["messages"][-1]["content"] == REPLY
     assert len(await client.threads.search(limit=100)) == before
+
+    # The assistant pauses for approval; Command(resume=...) through the SDK decides the
+    # approval on MAI's approval resource and continues the run.
+    mail_thread = (await client.threads.create())["thread_id"]
+    paused = await client.runs.wait(
+        mail_thread,
+        "assistant",
+        input={"messages": [{"role": "user", "content": "Please email Ada the minutes"}]},
+    )
+    assert isinstance(paused, dict)
+    [pause] = paused["__interrupt__"]
+    [request] = pause["value"]["approvals"]
+    assert request["tool"] == "send_email"
+    assert (await client.threads.get(mail_thread))["status"] == "interrupted"
+    paused_state = await client.threads.get_state(mail_thread)
+    assert paused_state["next"] == ["tools"]
+    assert paused_state["tasks"][0]["interrupts"][0]["id"] == pause["id"]
+    resumed = await client.runs.wait(
+        mail_thread, "assistant", command={"resume": {"decisions": [{"type": "approve"}]}}
+    )
+    assert isinstance(resumed, dict)
+    assert resumed["messages"][-1]["content"] == SENT
+    async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
+        me = (await raw.get("/api/v1/users/me")).json()
+        approval = (await raw.get(f"/api/v1/approvals/{request['approval_id']}")).json()
+    assert approval["status"] == "approved"
+    assert approval["decided_by"] == me["id"]
+    assert (await client.threads.get(mail_thread))["status"] == "idle"
 
     # Another user's key sees none of it.
     _, other_key, _ = await _account(server, "bob@example.com")

@@ -35,7 +35,7 @@ router = APIRouter(tags=["langgraph"], dependencies=[Depends(_release_connection
 
 def get_langgraph_service(resources: ResourcesDep, user: KeyOrTokenUser) -> LangGraphService:
     """LangGraph API use cases for the caller."""
-    return LangGraphService(resources, user.id)
+    return LangGraphService(resources, user)
 
 
 Service = Annotated[LangGraphService, Depends(get_langgraph_service)]
