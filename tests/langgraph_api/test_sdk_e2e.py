@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,20 @@ def _status(error: BaseException) -> int:
 async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     headers, key, key_id = await _account(server, "ada@example.com")
     client = get_client(url=server, api_key=key)
+
+    async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
+        soon = datetime.now(UTC) + timedelta(seconds=3)
+        short = await raw.post(
+            "/api/v1/api-keys", json={"name": "short", "expires_at": soon.isoformat()}
+        )
+        past = await raw.post(
+            "/api/v1/api-keys",
+            json={"name": "past", "expires_at": (soon - timedelta(days=1)).isoformat()},
+        )
+    assert short.status_code == 201, short.text
+    assert past.status_code == 422, past.text
+    short_lived = get_client(url=server, api_key=short.json()["key"])
+    assert await short_lived.assistants.search(graph_id="assistant")
 
     # Meta and assistants.
     async with httpx.AsyncClient(base_url=server) as raw:
@@ -357,9 +372,14 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     assert _status(gone.value) == 404
     async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
         listed_keys = (await raw.get("/api/v1/api-keys")).json()
-        assert [k["id"] for k in listed_keys] == [key_id]
+        assert {k["id"] for k in listed_keys} == {key_id, short.json()["id"]}
         assert "key" not in listed_keys[0]
         assert (await raw.delete(f"/api/v1/api-keys/{key_id}")).status_code == 204
     with pytest.raises(httpx.HTTPStatusError) as revoked:
         await client.threads.search()
     assert _status(revoked.value) == 401
+    await asyncio.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()))
+    with pytest.raises(httpx.HTTPStatusError) as expired:
+        await short_lived.assistants.search()
+    assert _status(expired.value) == 401
+    assert expired.value.response.json()["error"] == "api_key_expired"
