@@ -383,3 +383,39 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
         await short_lived.assistants.search()
     assert _status(expired.value) == 401
     assert expired.value.response.json()["error"] == "api_key_expired"
+
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+async def test_the_official_js_sdk_smoke(server: str) -> None:
+    """The same smoke under Node with @langchain/langgraph-sdk: a streamed run with values +
+    messages-tuple, and an approval resumed with a Command."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        unavailable("Node.js and npm")
+        return
+    if not (JS_DIR / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, timeout=300
+        )
+        assert installed.returncode == 0, installed.stderr.decode()
+    _, key, _ = await _account(server, "js@example.com")
+    env = {
+        **os.environ,
+        "MAI_URL": server,
+        "MAI_API_KEY": key,
+        "MAI_REPLY": REPLY,
+        "MAI_SENT": SENT,
+    }
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "smoke.mjs",
+        cwd=JS_DIR,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode == 0, output.decode()
+    assert output.decode().strip().endswith("OK")
