@@ -18,6 +18,7 @@ from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddlewa
 from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
+from app.api.routes import langgraph as langgraph_routes
 from app.api.routes import metrics as metrics_routes
 from app.api.routes import openai as openai_routes
 from app.core.clock import Clock
@@ -140,6 +141,9 @@ def create_app(
     app.include_router(api_router)
     # The OpenAI-compatible API sits at /v1, where OpenAI clients look for it.
     app.include_router(openai_routes.router)
+    # The LangGraph Server API at the root, where its clients look for it.
+    app.include_router(langgraph_routes.public_router)
+    app.include_router(langgraph_routes.router)
     if settings.metrics_enabled:
         metrics_routes.install(app)
     install_openapi(app)

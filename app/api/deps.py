@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,6 +127,48 @@ async def get_current_user(caller: CallerDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+async def get_key_or_token_user(
+    request: Request,
+    resources: ResourcesDep,
+    auth: AuthServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Header(alias="X-Api-Key")] = None,
+) -> User:
+    """The caller by an API key in `X-Api-Key` (what langgraph-sdk sends) or a bearer access
+    token; 401 without either. Counted against the user's rate limit like any request."""
+    from app.services.api_keys import KEY_PREFIX, ApiKeyService
+
+    bearer = (
+        credentials.credentials
+        if credentials is not None and credentials.scheme.lower() == "bearer"
+        else None
+    )
+    # OpenAI clients send their key as a bearer token: a MAI API key is recognised by prefix.
+    if not api_key and bearer is not None and bearer.startswith(KEY_PREFIX):
+        api_key = bearer
+    if api_key:
+        user = await ApiKeyService(resources).authenticate(api_key)
+    elif bearer is not None and credentials is not None:
+        user, _ = await auth.authenticate(credentials.credentials)
+    else:
+        raise Unauthorized(
+            "Send an API key as `X-Api-Key: mai_...` or an access token as "
+            "`Authorization: Bearer <token>`."
+        )
+    bind_context(user_id=str(user.id))
+    await enforce_rate_limit(
+        request,
+        resources,
+        f"user:{user.id}",
+        resources.settings.rate_limit_per_minute,
+        "requests",
+    )
+    return user
+
+
+KeyOrTokenUser = Annotated[User, Depends(get_key_or_token_user)]
+
+
 async def get_admin_user(user: CurrentUser) -> User:
     """The authenticated user, who must be an admin (403 otherwise)."""
     if not user.is_admin:
@@ -144,6 +186,14 @@ async def check_token_budget(user: CurrentUser, resources: ResourcesDep) -> None
 
 
 TokenBudgetCheck = Depends(check_token_budget)
+
+
+async def check_key_or_token_budget(user: KeyOrTokenUser, resources: ResourcesDep) -> None:
+    """The same budget check for routes that also take API keys."""
+    await AnalyticsService(resources).check_budget(user)
+
+
+KeyOrTokenBudgetCheck = Depends(check_key_or_token_budget)
 
 
 def client_ip(request: Request) -> str:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import agent, analytics, approvals, auth, feedback, kb, memory, users
+from app.api.routes import (
+    agent,
+    analytics,
+    api_keys,
+    approvals,
+    auth,
+    feedback,
+    kb,
+    memory,
+    users,
+)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -15,3 +25,4 @@ api_router.include_router(kb.router)
 api_router.include_router(analytics.router)
 api_router.include_router(feedback.router)
 api_router.include_router(memory.router)
+api_router.include_router(api_keys.router)

@@ -10,6 +10,7 @@ from app.models.agent import (
     RunStatus,
     ToolExecution,
 )
+from app.models.api_key import ApiKey
 from app.models.approval import (
     Approval,
     ApprovalEvent,
@@ -28,6 +29,7 @@ __all__ = [
     "ACTIVE_RUN_STATUSES",
     "FINAL_RUN_STATUSES",
     "AgentRun",
+    "ApiKey",
     "Approval",
     "ApprovalEvent",
     "ApprovalEventKind",

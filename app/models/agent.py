@@ -64,6 +64,8 @@ class Conversation(IdMixin, TimestampMixin, Base):
     graph_id: Mapped[str] = mapped_column(
         String(100), default="assistant", server_default="assistant"
     )
+    # LangGraph thread metadata (set through the LangGraph API; searchable).
+    thread_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
 
 
 class Message(IdMixin, Base):
@@ -134,6 +136,9 @@ class AgentRun(IdMixin, Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What a caller waiting on the run is answered with (the turn result, or the pause).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Which API created the run: "langgraph" runs stream the graph's state as `values` events
+    # (LangGraph's wire format); NULL runs stream MAI's turn result.
+    protocol: Mapped[str | None] = mapped_column(String(20))
 
 
 class ToolExecution(Base):

@@ -37,6 +37,18 @@ class ConversationRepository:
         )
         return result.scalar_one_or_none()
 
+    async def all_for_user(
+        self, user_id: uuid.UUID, ids: Sequence[uuid.UUID] | None = None
+    ) -> Sequence[Conversation]:
+        """The user's conversations (only `ids`, when given), most recently updated first."""
+        query = select(Conversation).where(Conversation.user_id == user_id)
+        if ids is not None:
+            query = query.where(Conversation.id.in_(list(ids)))
+        result = await self.session.execute(
+            query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        )
+        return result.scalars().all()
+
     async def list_for_user(
         self, user_id: uuid.UUID, *, limit: int, offset: int
     ) -> tuple[list[tuple[Conversation, int]], int]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.api.deps import CurrentUser, ResourcesDep, SessionDep, TokenBudgetCheck
+from app.api.deps import KeyOrTokenBudgetCheck, KeyOrTokenUser, ResourcesDep, SessionDep
 from app.api.errors import openai_error_body
 from app.api.schemas.openai import ChatCompletionIn, ModelListOut, ModelOut
 from app.api.sse import encode
@@ -49,7 +49,7 @@ async def _limit_body(request: Request, resources: ResourcesDep) -> None:
         )
 
 
-async def _release_connection(session: SessionDep, _: CurrentUser) -> None:
+async def _release_connection(session: SessionDep, _: KeyOrTokenUser) -> None:
     """Give the request's database connection back once the caller is authenticated (a
     completion lasts as long as the model takes; it writes through short sessions)."""
     await session.close()
@@ -124,14 +124,14 @@ def _session_of(body: ChatCompletionIn, header: str | None) -> str | None:
 
 @router.post(
     "/chat/completions",
-    dependencies=[Depends(_limit_body), TokenBudgetCheck, Depends(_release_connection)],
+    dependencies=[Depends(_limit_body), KeyOrTokenBudgetCheck, Depends(_release_connection)],
     response_model=None,
     responses={200: {"content": {"text/event-stream": {}}, "description": "chunks when streamed"}},
 )
 async def chat_completions(
     body: ChatCompletionIn,
     request: Request,
-    user: CurrentUser,
+    user: KeyOrTokenUser,
     openai: OpenAIServiceDep,
     resources: ResourcesDep,
     session_header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None,

@@ -69,6 +69,8 @@ class RunRequest:
     context: dict[str, Any] | None = None
     title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # "langgraph": the run streams the graph's state as `values` (LangGraph's wire format).
+    protocol: str | None = None
 
 
 def check_stream_modes(modes: Sequence[str] | None) -> list[str] | None:
@@ -155,6 +157,7 @@ class RunEngine:
             attempt=0,
             created_at=now,
             started_at=now,
+            protocol=request.protocol,
         )
         await runs.add(run)
         if request.message is not None:

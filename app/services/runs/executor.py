@@ -53,6 +53,8 @@ log = get_logger(__name__)
 # The modes the executor always needs: node updates (interrupts) and the state (the result).
 REQUIRED_MODES = ("updates", "values")
 DEFAULT_STREAM_MODES = ("messages", "updates", "values")
+# Runs created through the LangGraph API (`AgentRun.protocol`).
+LANGGRAPH_PROTOCOL = "langgraph"
 STREAM_MODES = frozenset(
     {"values", "updates", "messages", "custom", "debug", "tasks", "checkpoints"}
 )
@@ -299,6 +301,8 @@ class RunExecutor:
             execution.final = chunk
             if isinstance(chunk, Mapping):
                 execution.usage = chunk.get("usage")
+            if execution.run.protocol == LANGGRAPH_PROTOCOL and "values" in requested:
+                await self.emit(run_id, "values", to_jsonable(chunk))
         elif mode in requested:
             await self.emit(run_id, mode, to_jsonable(chunk))
 
@@ -410,7 +414,9 @@ class RunExecutor:
             tools=len(tool_calls),
             **usage,
         )
-        await self.emit(run.id, "values", result)
+        if run.protocol != LANGGRAPH_PROTOCOL:
+            # LangGraph clients got the state itself as `values`; MAI's own get the turn.
+            await self.emit(run.id, "values", result)
         await self._finish_log(run.id)
         outcome = self._outcome(execution, "completed", usage, tool_calls)
         memory_usage = usage_of(state.get("memory_usage"))
@@ -478,7 +484,14 @@ class RunExecutor:
         event = result.get("interrupt_event") or {
             "__interrupt__": [{"value": v, "id": i} for i, v in pending]
         }
-        await self.emit(run.id, "updates", event)
+        if run.protocol == LANGGRAPH_PROTOCOL:
+            # LangGraph's server announces interrupts in each mode the client streams.
+            requested = run.stream_modes or list(DEFAULT_STREAM_MODES)
+            for mode in ("values", "updates"):
+                if mode in requested:
+                    await self.emit(run.id, mode, event)
+        else:
+            await self.emit(run.id, "updates", event)
         await self._finish_log(run.id)
         await self.registry.notify(self._outcome(execution, "awaiting_approval", usage, tool_calls))
 

@@ -1,0 +1,421 @@
+"""The LangGraph Server API end to end: a real `mai serve` driven only by the official
+`langgraph-sdk` Python client with MAI API keys (plus httpx for MAI's own sign-up and keys).
+
+The model is the OpenAI-compatible test server; a message containing "slow" makes it take a
+few seconds, so a run can be cancelled while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from tests.conftest import PG_ADMIN_URL, REDIS_URL, unavailable
+from tests.observability.openai_server import OpenAIServer
+
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
+REPLY = "Hello from the test model."
+NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port if port != 2024 else _free_port()
+
+
+EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the minutes."}
+SENT = "I sent the email."
+
+
+def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+    """The plain reply; seconds late when the last user message asks for "slow"; a
+    send_email call (which needs approval) when it asks for an email."""
+    messages = body.get("messages", [])
+    if messages and messages[-1].get("role") == "tool":
+        return SENT
+    users = [m for m in messages if m.get("role") == "user"]
+    last = str(users[-1].get("content")) if users else ""
+    if "slow" in last:
+        time.sleep(6)
+    if "email" in last:
+        return {"tool_call": {"name": "send_email", "arguments": EMAIL}}
+    return REPLY
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The database (and Redis) the server uses: a SQLite file, or a fresh PostgreSQL
+    database with Redis."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'mai.db'}", {}
+        return
+    name = f"mai_lg_{uuid.uuid4().hex[:10]}"
+
+    async def run(statement: str) -> bool:
+        try:
+            admin = await asyncpg.connect(PG_ADMIN_URL)
+        except OSError:
+            return False
+        await admin.execute(statement)
+        await admin.close()
+        return True
+
+    if not asyncio.run(run(f'CREATE DATABASE "{name}"')):
+        unavailable("PostgreSQL at 127.0.0.1:5432")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].split("://", 1)[1]
+    yield (
+        f"postgresql+asyncpg://{base}/{name}",
+        {"MAI_REDIS_URL": REDIS_URL, "MAI_REDIS_PREFIX": f"lg-{uuid.uuid4().hex[:8]}:"},
+    )
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def server(database_url: tuple[str, dict[str, str]], tmp_path: Path) -> AsyncIterator[str]:
+    """A running `mai serve` on a free port; its base URL."""
+    from app.core.config import Settings
+    from app.core.db import create_engine, upgrade_schema
+
+    url, extra = database_url
+    engine = create_engine(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    await upgrade_schema(engine)
+    await engine.dispose()
+    llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
+    env.update(
+        {
+            "MAI_DATABASE_URL": url,
+            "MAI_DATA_DIR": str(tmp_path / "data"),
+            "MAI_LLM_BASE_URL": llm.base_url,
+            "MAI_LLM_MODEL": "test-model",
+            "MAI_LLM_MAX_RETRIES": "0",
+            "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
+            "MAI_BCRYPT_ROUNDS": "4",
+            "MAI_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
+    mai = shutil.which("mai", path=str(Path(sys.executable).parent))
+    assert mai is not None
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [mai, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        async with httpx.AsyncClient(base_url=base) as client:
+            while True:
+                assert process.poll() is None, log.read_text()
+                try:
+                    if (await client.get("/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                await asyncio.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        llm.close()
+
+
+async def _account(base: str, email: str) -> tuple[dict[str, str], str, str]:
+    """Sign up; the bearer headers, a fresh API key and its id."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        password = "correct-horse-1"
+        signup = await client.post(
+            "/api/v1/auth/register", json={"email": email, "password": password}
+        )
+        assert signup.status_code == 201, signup.text
+        login = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        created = await client.post("/api/v1/api-keys", json={"name": "sdk"}, headers=headers)
+        assert created.status_code == 201, created.text
+        key = created.json()
+        assert key["key"].startswith("mai_")
+        assert len(key["key"]) >= 4 + 43
+        return headers, key["key"], key["id"]
+
+
+def _status(error: BaseException) -> int:
+    assert isinstance(error, httpx.HTTPStatusError), repr(error)
+    return error.response.status_code
+
+
+async def test_the_official_python_sdk_drives_mai(server: str) -> None:
+    headers, key, key_id = await _account(server, "ada@example.com")
+    client = get_client(url=server, api_key=key)
+
+    async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
+        soon = datetime.now(UTC) + timedelta(seconds=3)
+        short = await raw.post(
+            "/api/v1/api-keys", json={"name": "short", "expires_at": soon.isoformat()}
+        )
+        past = await raw.post(
+            "/api/v1/api-keys",
+            json={"name": "past", "expires_at": (soon - timedelta(days=1)).isoformat()},
+        )
+    assert short.status_code == 201, short.text
+    assert past.status_code == 422, past.text
+    short_lived = get_client(url=server, api_key=short.json()["key"])
+    assert await short_lived.assistants.search(graph_id="assistant")
+
+    # Meta and assistants.
+    async with httpx.AsyncClient(base_url=server) as raw:
+        assert (await raw.get("/ok")).json() == {"ok": True}
+        assert (await raw.get("/info")).json()["flags"]["crons"] is False
+        unauthenticated = await raw.post("/threads/search", json={})
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.json()["error"] == "unauthorized"
+    [assistant] = await client.assistants.search(graph_id="assistant")
+    assert assistant["assistant_id"] == str(uuid.uuid5(NAMESPACE_GRAPH, "assistant"))
+    everything = await client.assistants.search(limit=100)
+    assert {a["graph_id"] for a in everything} >= {"assistant", "planner"}
+    assert (await client.assistants.get("assistant"))["assistant_id"] == assistant["assistant_id"]
+    assert (await client.assistants.get(assistant["assistant_id"]))["graph_id"] == "assistant"
+    drawn = await client.assistants.get_graph(assistant["assistant_id"])
+    assert {"call_model", "route"} <= {n["id"] for n in drawn["nodes"]}
+    schemas = await client.assistants.get_schemas("assistant")
+    assert "messages" in schemas["input_schema"]["properties"]
+    with pytest.raises(httpx.HTTPStatusError) as missing:
+        await client.assistants.get(str(uuid.uuid4()))
+    assert _status(missing.value) == 404
+
+    # Threads.
+    thread = await client.threads.create(metadata={"purpose": "e2e"})
+    thread_id = thread["thread_id"]
+    assert thread["status"] == "idle"
+    assert (await client.threads.get(thread_id))["metadata"]["purpose"] == "e2e"
+    found = await client.threads.search(metadata={"purpose": "e2e"})
+    assert [t["thread_id"] for t in found] == [thread_id]
+
+    # A streamed run: values and messages-tuple, every event with an id.
+    parts = [
+        part
+        async for part in client.runs.stream(
+            thread_id,
+            "assistant",
+            input={"messages": [{"role": "user", "content": "Hi there"}]},
+            stream_mode=["values", "messages-tuple"],
+        )
+    ]
+    events = [p.event for p in parts]
+    assert events[0] == "metadata", events
+    assert "values" in events, events
+    assert "messages" in events, events
+    assert all(p.id for p in parts), parts
+    final = [p.data for p in parts if p.event == "values"][-1]
+    assert final["messages"][0]["content"] == "Hi there"
+    assert final["messages"][-1]["type"] == "ai"
+    assert final["messages"][-1]["content"] == REPLY
+    token, meta = next(p.data for p in parts if p.event == "messages")
+    assert token["type"].startswith("AIMessage")
+    assert meta["langgraph_node"]
+
+    state = await client.threads.get_state(thread_id)
+    assert state["values"]["messages"][-1]["content"] == REPLY
+    assert state["next"] == []
+    assert state["checkpoint"]["checkpoint_id"]
+    history = await client.threads.get_history(thread_id, limit=3)
+    assert len(history) == 3
+    assert history[0]["checkpoint"] == state["checkpoint"]
+
+    # The same thread is a conversation of MAI's own API, with the same messages.
+    async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
+        conversation = (await raw.get(f"/api/v1/agent/conversations/{thread_id}")).json()
+    assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]
+    assert conversation["messages"][1]["content"] == REPLY
+
+    # wait, a background run with join, get and list.
+    waited = await client.runs.wait(
+        thread_id, "assistant", input={"messages": [{"role": "user", "content": "Again"}]}
+    )
+    assert isinstance(waited, dict)
+    assert len(waited["messages"]) == 4
+    run = await client.runs.create(
+        thread_id, "assistant", input={"messages": [{"role": "user", "content": "Third"}]}
+    )
+    joined = await client.runs.join(thread_id, run["run_id"])
+    assert isinstance(joined, dict)
+    assert joined["messages"][-2]["content"] == "Third"
+    assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
+    listed = await client.runs.list(thread_id)
+    assert listed[0]["run_id"] == run["run_id"]
+    assert len(listed) == 3
+
+    # join_stream from a Last-Event-ID: exactly the events after it.
+    run = await client.runs.create(
+        thread_id,
+        "assistant",
+        input={"messages": [{"role": "user", "content": "Fourth"}]},
+        stream_mode=["values", "updates"],
+    )
+    whole = [p async for p in client.runs.join_stream(thread_id, run["run_id"])]
+    assert whole[0].event == "metadata"
+    assert whole[-1].event == "values"
+    rest = [
+        p
+        async for p in client.runs.join_stream(thread_id, run["run_id"], last_event_id=whole[0].id)
+    ]
+    assert [p.id for p in rest] == [p.id for p in whole[1:]]
+
+    # A busy thread refuses a second run under reject (409); cancel stops the first.
+    slow = await client.runs.create(
+        thread_id, "assistant", input={"messages": [{"role": "user", "content": "slow one"}]}
+    )
+    with pytest.raises(httpx.HTTPStatusError) as busy:
+        await client.runs.create(
+            thread_id, "assistant", input={"messages": [{"role": "user", "content": "x"}]}
+        )
+    assert _status(busy.value) == 409
+    await client.runs.cancel(thread_id, slow["run_id"], wait=True)
+    assert (await client.runs.get(thread_id, slow["run_id"]))["status"] == "interrupted"
+
+    # Bad input: 422 in MAI's error shape.
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        await client.runs.create(thread_id, "assistant", input={}, stream_mode="nonsense")
+    assert _status(bad.value) == 422
+    with pytest.raises(httpx.HTTPStatusError) as both:
+        await client.runs.wait(thread_id, "assistant", input={}, command={"resume": "x"})
+    assert _status(both.value) == 422
+    assert both.value.response.json()["error"] == "input_and_command"
+
+    # A stateless run leaves no thread behind.
+    before = len(await client.threads.search(limit=100))
+    stateless = await client.runs.wait(
+        None, "assistant", input={"messages": [{"role": "user", "content": "Stateless"}]}
+    )
+    assert isinstance(stateless, dict)
+    assert stateless["messages"][-1]["content"] == REPLY
+    assert len(await client.threads.search(limit=100)) == before
+
+    # The assistant pauses for approval; Command(resume=...) through the SDK decides the
+    # approval on MAI's approval resource and continues the run.
+    mail_thread = (await client.threads.create())["thread_id"]
+    paused = await client.runs.wait(
+        mail_thread,
+        "assistant",
+        input={"messages": [{"role": "user", "content": "Please email Ada the minutes"}]},
+    )
+    assert isinstance(paused, dict)
+    [pause] = paused["__interrupt__"]
+    [request] = pause["value"]["approvals"]
+    assert request["tool"] == "send_email"
+    assert (await client.threads.get(mail_thread))["status"] == "interrupted"
+    paused_state = await client.threads.get_state(mail_thread)
+    assert paused_state["next"] == ["tools"]
+    assert paused_state["tasks"][0]["interrupts"][0]["id"] == pause["id"]
+    resumed = await client.runs.wait(
+        mail_thread, "assistant", command={"resume": {"decisions": [{"type": "approve"}]}}
+    )
+    assert isinstance(resumed, dict)
+    assert resumed["messages"][-1]["content"] == SENT
+    async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
+        me = (await raw.get("/api/v1/users/me")).json()
+        approval = (await raw.get(f"/api/v1/approvals/{request['approval_id']}")).json()
+    assert approval["status"] == "approved"
+    assert approval["decided_by"] == me["id"]
+    assert (await client.threads.get(mail_thread))["status"] == "idle"
+
+    # Another user's key sees none of it.
+    _, other_key, _ = await _account(server, "bob@example.com")
+    other = get_client(url=server, api_key=other_key)
+    assert await other.threads.search() == []
+    for attempt in (
+        other.threads.get(thread_id),
+        other.threads.get_state(thread_id),
+        other.runs.get(thread_id, run["run_id"]),
+        other.runs.wait(thread_id, "assistant", input={"messages": []}),
+    ):
+        with pytest.raises(httpx.HTTPStatusError) as hidden:
+            await attempt
+        assert _status(hidden.value) == 404
+    assert len(await other.assistants.search()) >= 1  # system assistants are everyone's
+
+    # Deleting the thread; then a revoked key is 401.
+    await client.threads.delete(thread_id)
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        await client.threads.get(thread_id)
+    assert _status(gone.value) == 404
+    async with httpx.AsyncClient(base_url=server, headers=headers) as raw:
+        listed_keys = (await raw.get("/api/v1/api-keys")).json()
+        assert {k["id"] for k in listed_keys} == {key_id, short.json()["id"]}
+        assert "key" not in listed_keys[0]
+        assert (await raw.delete(f"/api/v1/api-keys/{key_id}")).status_code == 204
+    with pytest.raises(httpx.HTTPStatusError) as revoked:
+        await client.threads.search()
+    assert _status(revoked.value) == 401
+    await asyncio.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()))
+    with pytest.raises(httpx.HTTPStatusError) as expired:
+        await short_lived.assistants.search()
+    assert _status(expired.value) == 401
+    assert expired.value.response.json()["error"] == "api_key_expired"
+
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+async def test_the_official_js_sdk_smoke(server: str) -> None:
+    """The same smoke under Node with @langchain/langgraph-sdk: a streamed run with values +
+    messages-tuple, and an approval resumed with a Command."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        unavailable("Node.js and npm")
+        return
+    if not (JS_DIR / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, timeout=300
+        )
+        assert installed.returncode == 0, installed.stderr.decode()
+    _, key, _ = await _account(server, "js@example.com")
+    env = {
+        **os.environ,
+        "MAI_URL": server,
+        "MAI_API_KEY": key,
+        "MAI_REPLY": REPLY,
+        "MAI_SENT": SENT,
+    }
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "smoke.mjs",
+        cwd=JS_DIR,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode == 0, output.decode()
+    assert output.decode().strip().endswith("OK")
