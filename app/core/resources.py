@@ -104,9 +104,10 @@ def lock_data_dir(settings: Settings, stack: AsyncExitStack) -> None:
     The embedded engine's files belong to one process; a second server on the same folder
     would corrupt them, so it stops at start with one line instead."""
     import fcntl
+    import os
 
     path = settings.data_dir / "vectors.lock"
-    handle = path.open("a+")
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:

@@ -12,7 +12,7 @@ simply run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 STARTED = "started"
 UNKNOWN_OUTCOME = (
@@ -30,6 +30,7 @@ class LedgerEntry:
     status: str
 
 
+@runtime_checkable
 class ToolLedger(Protocol):
     """Where executions of side-effecting calls are recorded."""
 

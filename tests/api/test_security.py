@@ -649,7 +649,8 @@ async def test_embedded_files_are_private(
 
     data_dir = settings.data_dir
     assert mode(data_dir) == 0o700
-    assert mode(settings.qdrant_path) == 0o700
+    assert mode(settings.kb_vectors_path) == 0o700
+    assert mode(data_dir / "vectors.lock") == 0o600
     [stored] = [p for p in settings.kb_files_dir.rglob("*") if p.is_file()]
     assert mode(stored) == 0o600
     assert mode(stored.parent) == 0o700

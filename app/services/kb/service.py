@@ -26,7 +26,7 @@ from app.core.errors import (
     ServiceUnavailable,
     Unprocessable,
 )
-from app.core.filemodes import write_private_file
+from app.core.filemodes import make_private_dir, write_private_file
 from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.models import DocumentStatus, KBDocument
@@ -183,6 +183,8 @@ class KnowledgeBase:
                     location = self.settings.qdrant_url or str(self.settings.qdrant_path)
                     self._index = QdrantIndex(self.qdrant, name, dimension, location=location)
                 else:
+                    # The embedded vectors are private files, like the rest of the data dir.
+                    make_private_dir(self.settings.kb_vectors_path)
                     edge = EdgeIndex(self.settings.kb_vectors_path / name, name, dimension)
                     await edge.ensure()
                     self.migrated_points += await migrate_local_store(

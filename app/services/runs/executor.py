@@ -129,6 +129,19 @@ def graph_input(run: AgentRun) -> Any:
     return value
 
 
+def trace_input(run: AgentRun) -> Any:
+    """What a trace shows as the run's input: the user's words for a chat message, else the
+    input (or resume command) as JSON."""
+    value = run.input
+    if not run.command and isinstance(value, Mapping):
+        messages = value.get("messages")
+        if isinstance(messages, list) and len(messages) == 1:
+            only = messages[0]
+            if isinstance(only, Mapping) and only.get("role") in ("user", "human"):
+                return only.get("content")
+    return to_jsonable(run.command or value)
+
+
 def answer_of(state: Mapping[str, Any]) -> str:
     """The text a run answered: the state's `answer`, else the last AI message, else JSON."""
     answer = state.get("answer")
@@ -262,7 +275,7 @@ class RunExecutor:
             user_id=str(run.user_id),
             conversation_id=str(run.conversation_id),
             model=execution.model,
-            input=to_jsonable(run.command or run.input),
+            input=trace_input(run),
         ) as trace:
             execution.trace = trace
             trace_id = self.resources.tracing.trace_id_for(str(run.id))
@@ -273,10 +286,24 @@ class RunExecutor:
             parts: AsyncIterator[Any] = graph.astream(
                 value, config=config, context=context, stream_mode=modes
             )
-            async for part in parts:
-                mode: str = part[0]
-                chunk: Any = part[1]
-                await self._relay(execution, mode, chunk, requested)
+            try:
+                async for part in parts:
+                    mode: str = part[0]
+                    chunk: Any = part[1]
+                    await self._relay(execution, mode, chunk, requested)
+            except Exception as exc:
+                # Recorded while the run's span is open; the caller maps the error again.
+                mapped = map_llm_error(exc, self.settings.llm_base_url)
+                code = mapped.code if mapped is not None else getattr(exc, "code", None)
+                trace.finish(error=str(code or type(exc).__name__))
+                raise
+            final = execution.final if isinstance(execution.final, Mapping) else {}
+            if execution.interrupts:
+                trace.finish(
+                    output={"status": "interrupted", "interrupts": len(execution.interrupts)}
+                )
+            else:
+                trace.finish(output=answer_of(final))
 
     async def _relay(
         self, execution: Execution, mode: str, chunk: Any, requested: list[str]
