@@ -79,6 +79,7 @@ _EXTRA_ERRORS: dict[tuple[str, str], set[str]] = {
     ("post", "/api/v1/auth/refresh"): {"401", "403"},
 }
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_LANGGRAPH_PREFIXES = ("/assistants", "/threads", "/runs", "/store")
 
 
 def error_codes(path: str, method: str, operation: dict[str, Any]) -> set[str]:
@@ -88,7 +89,11 @@ def error_codes(path: str, method: str, operation: dict[str, Any]) -> set[str]:
     body = operation.get("requestBody")
     if path.startswith("/v1/"):
         return set(_OPENAI_CODES)
-    if not path.startswith("/api/"):
+    langgraph = path.startswith(_LANGGRAPH_PREFIXES)
+    if langgraph:
+        # The LangGraph Server API: signed in by API key or token, ids in paths and bodies.
+        codes |= {"401", "403", "404", "409", "422", "429"}
+    if not path.startswith("/api/") and not langgraph:
         return codes | _EXTRA_ERRORS.get((method, path), set())
     codes.add("503")  # not ready while starting or stopping
     if parameters or body:
