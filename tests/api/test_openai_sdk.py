@@ -100,6 +100,9 @@ def mai(tmp_path: Path, database_env: dict[str, str]) -> Iterator[tuple[str, Ope
             "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
             "MAI_BCRYPT_ROUNDS": "4",
             "MAI_LOG_LEVEL": "WARNING",
+            # Session continuity is what is measured here: long-term memory would carry the
+            # name into stateless requests too (it has tests of its own in tests/memory).
+            "MAI_MEMORY_ENABLED": "false",
             **database_env,
         }
     )

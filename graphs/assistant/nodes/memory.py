@@ -50,6 +50,9 @@ class MemoryUpdate(BaseModel):
     forget: list[str] = Field(default_factory=list)
 
 
+MEMORY_UPDATE_SCHEMA: dict[str, Any] = MemoryUpdate.model_json_schema()
+
+
 def _memory_on(runtime: Runtime[Context]) -> bool:
     return runtime.store is not None and context_of(runtime).memory.enabled
 
@@ -119,7 +122,9 @@ async def _extract(
     llm: BaseChatModel, prompt: list[BaseMessage]
 ) -> tuple[MemoryUpdate, BaseMessage | None]:
     try:
-        extractor = llm.with_structured_output(MemoryUpdate, include_raw=True)
+        # The JSON schema, not the class: with the class, langchain's parser hands pydantic a
+        # message it warns about on every call (see the router, which does the same).
+        extractor = llm.with_structured_output(MEMORY_UPDATE_SCHEMA, include_raw=True)
     except NotImplementedError:
         reply = await llm.ainvoke(prompt, config=QUIET)
         return _parse_update({"raw": reply, "parsed": None})
