@@ -84,4 +84,12 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
 
 
 bind_context = structlog.contextvars.bind_contextvars
+
+
+def current_request_id() -> str | None:
+    """The request id bound to this task's log context (None outside a request)."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value else None
+
+
 """Attach request_id, user_id, conversation_id, run_id to every log line of this task."""

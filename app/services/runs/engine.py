@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest, Conflict, MAIError, NotFound, ServiceUnavailable
-from app.core.logging import get_logger
+from app.core.logging import current_request_id, get_logger
 from app.core.metrics import record_run_cancellation, record_run_transition
 from app.core.resources import Resources
 from app.core.run_events import END_EVENT, InvalidEventId, LoggedEvent, parse_event_id
@@ -89,6 +89,17 @@ def check_stream_modes(modes: Sequence[str] | None) -> list[str] | None:
     return list(dict.fromkeys(modes))
 
 
+def _with_request_id(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run's config with the id of the request that created it in its metadata, so the
+    worker's log lines (in another task, maybe another process) carry it too."""
+    request_id = current_request_id()
+    if request_id is None:
+        return config
+    config = dict(config or {})
+    config["metadata"] = {**(config.get("metadata") or {}), "request_id": request_id}
+    return config
+
+
 class RunEngine:
     """Run use cases; stateless, one per request or task is fine."""
 
@@ -148,7 +159,7 @@ class RunEngine:
             status=RunStatus.pending.value,
             input=request.input,
             command=request.command,
-            config=request.config,
+            config=_with_request_id(request.config),
             context=request.context,
             stream_modes=request.stream_modes,
             multitask_strategy=request.multitask_strategy.value,

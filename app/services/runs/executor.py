@@ -183,7 +183,13 @@ class RunExecutor:
             run = await RunRepository(session).get(run_id)
         if run is None or run.status != RunStatus.running.value:
             return
-        bind_context(conversation_id=str(run.conversation_id), run_id=str(run.id))
+        metadata = (run.config or {}).get("metadata") or {}
+        bind_context(
+            conversation_id=str(run.conversation_id),
+            run_id=str(run.id),
+            user_id=str(run.user_id),
+            **({"request_id": str(metadata["request_id"])} if metadata.get("request_id") else {}),
+        )
         assert self.resources.graphs is not None, "the run engine is not started"
         entry = self.resources.graphs.get(run.graph_id)
         execution = Execution(run=run, entry=entry, resolved=None)
@@ -434,7 +440,7 @@ class RunExecutor:
             await session.commit()
         record_run_transition(run.graph_id, RunStatus.success.value)
         log.info(
-            "run_succeeded",
+            "agent_run_completed",
             run_id=str(run.id),
             graph=run.graph_id,
             duration_ms=duration_ms,
