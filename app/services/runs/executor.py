@@ -190,6 +190,9 @@ class RunExecutor:
             user_id=str(run.user_id),
             **({"request_id": str(metadata["request_id"])} if metadata.get("request_id") else {}),
         )
+        trace_id = self.resources.tracing.trace_id_for(str(run.id))
+        if trace_id is not None:
+            bind_context(trace_id=trace_id)
         assert self.resources.graphs is not None, "the run engine is not started"
         entry = self.resources.graphs.get(run.graph_id)
         execution = Execution(run=run, entry=entry, resolved=None)
