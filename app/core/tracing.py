@@ -125,7 +125,14 @@ class Tracing:
 
     def trace_id_for(self, run_id: str) -> str | None:
         """The Langfuse trace id of a run (derived from its id), or None when disabled."""
-        return self.client.create_trace_id(seed=run_id) if self.client is not None else None
+        if self.client is not None:
+            return str(self.client.create_trace_id(seed=run_id))
+        if not self.enabled:
+            return None
+        from langfuse import Langfuse
+
+        # Derived from the run id alone, so it is known before the client is built.
+        return str(Langfuse.create_trace_id(seed=run_id))
 
     @contextlib.contextmanager
     def trace_run(

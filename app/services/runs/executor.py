@@ -442,6 +442,7 @@ class RunExecutor:
             await runs.release_thread(run.conversation_id, run.id, now)
             await session.commit()
         record_run_transition(run.graph_id, RunStatus.success.value)
+        trace_id = self.resources.tracing.trace_id_for(str(run.id))
         log.info(
             "agent_run_completed",
             run_id=str(run.id),
@@ -449,6 +450,8 @@ class RunExecutor:
             duration_ms=duration_ms,
             tools=len(tool_calls),
             **usage,
+            # Named here as well: the tracing callbacks may run this in a context of their own.
+            **({"trace_id": trace_id} if trace_id is not None else {}),
         )
         if run.protocol != LANGGRAPH_PROTOCOL:
             # LangGraph clients got the state itself as `values`; MAI's own get the turn.
