@@ -101,7 +101,7 @@ def serve(
     with _start_errors(settings):
         if workers > 1 and settings.qdrant_url is None:
             raise ConfigError(
-                f"{workers} workers need MAI_QDRANT_URL: the embedded Qdrant store in "
+                f"{workers} workers need MAI_QDRANT_URL: the embedded vector store in "
                 "MAI_DATA_DIR opens in one process only; set MAI_QDRANT_URL (with "
                 "MAI_DATABASE_URL and MAI_REDIS_URL), or run one worker (MAI_WORKERS=1)"
             )

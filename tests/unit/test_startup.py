@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from qdrant_client import QdrantClient
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -101,13 +100,13 @@ def test_schema_behind(clean_env: Path) -> None:
 
 
 def test_data_dir_used_by_another_server(clean_env: Path) -> None:
-    # Another server's hold on the data dir: its embedded Qdrant store, opened and kept open.
-    (clean_env / "data" / "qdrant").mkdir(parents=True)
-    holder = QdrantClient(path=str(clean_env / "data" / "qdrant"))
-    try:
+    # Another server's hold on the data dir: the lock on its embedded vector store.
+    import fcntl
+
+    (clean_env / "data").mkdir(parents=True)
+    with (clean_env / "data" / "vectors.lock").open("a+") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         code, line = _run("serve")
-    finally:
-        holder.close()
     assert code == 2
     assert _documented_errors()["Data dir used by another server"].fullmatch(line), line
     assert str((clean_env / "data").resolve()) in line
