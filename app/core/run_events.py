@@ -69,28 +69,22 @@ class RunEventLog(Protocol):
 
     async def append(self, run_id: uuid.UUID, event: str, data: Any) -> int:
         """Add an event; returns its sequence number."""
-        ...
 
     def read(self, run_id: uuid.UUID, after: int = 0) -> AsyncIterator[LoggedEvent]:
         """The events after `after`, then new ones as they come, until the `end` event."""
-        ...
 
     async def last_seq(self, run_id: uuid.UUID) -> int:
         """The sequence number of the newest event (0: none)."""
-        ...
 
     async def ends(self, run_id: uuid.UUID) -> list[int]:
         """The sequence numbers of the run's `end` events (one per segment: a run paused
         and resumed has one for the pause and one for the end)."""
-        ...
 
     async def expire(self, run_id: uuid.UUID, ttl_seconds: float) -> None:
         """Keep the log for `ttl_seconds` more, then drop it."""
-        ...
 
     async def delete(self, run_id: uuid.UUID) -> None:
         """Drop the log now."""
-        ...
 
 
 @dataclass

@@ -56,11 +56,9 @@ class InterruptHandler(Protocol):
     ) -> dict[str, Any] | None:
         """Inside the transaction marking the run interrupted: store what the interrupts ask
         for; return extra JSON for the waiting caller (None: not this handler's interrupt)."""
-        ...
 
     async def announce(self, extra: Mapping[str, Any]) -> None:
         """After that transaction committed: notify whoever must act."""
-        ...
 
 
 @dataclass

@@ -37,13 +37,10 @@ class ToolLedger(Protocol):
     async def claim(self, call_id: str, tool: str) -> LedgerEntry | None:
         """Claim this call before running it: None when the caller may run it now, else the
         recorded entry (a finished call's result, or the unknown outcome of one cut short)."""
-        ...
 
     async def record(self, call_id: str, tool: str, entry: LedgerEntry) -> None:
         """Record the result of a claimed call."""
-        ...
 
     async def release(self, call_id: str) -> None:
         """Give up a claim without a result (the call timed out before it could act), so a
         re-run may try it again."""
-        ...
