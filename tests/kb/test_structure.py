@@ -20,7 +20,7 @@ from app.services.kb.html_parsing import parse_html
 from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_and_chunk
 from app.services.kb.parsing import parse_markdown
 from app.services.kb.sparse import average_terms, document_vector
-from tests.conftest import Account
+from tests.conftest import Account, unavailable
 from tests.kb.docsite_corpus import PAGES, Page, render
 from tests.kb.support import ingest, make_pdf
 
@@ -121,7 +121,9 @@ def test_every_chunk_of_a_split_table_carries_the_header() -> None:
 def test_no_chunk_under_the_minimum_or_over_the_model_window(page: Page) -> None:
     model = minilm()
     if model is None:
-        pytest.skip("the shared MiniLM model is not on this machine")
+        # Skipped on a developer's machine without ../shared; a failure in CI, where it is.
+        unavailable("the shared MiniLM model (../shared/models/minilm-onnx-int8)")
+        return
     window = model_window(model, MODEL)
     assert window == 256
     size = chunk_size(None, model, MODEL, 512)
