@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -24,26 +23,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from langchain_core.messages import BaseMessage, HumanMessage
-from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.config import Settings
-from app.core.db import create_engine, upgrade_schema
 from app.core.resources import Resources
 from app.main import create_app
+from bench.common import REDIS_URL, percentile, redis_available, scratch_database
 from graphs.assistant import Context
 from tests.api.agent_helpers import parse_sse
 from tests.fake_llm import responding
 
-PG_ADMIN_URL = os.environ.get(
-    "MAI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("MAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ANSWER = "Sure, here is a short answer to your question."
 CONCURRENT_STREAMS = 20
 
@@ -54,24 +47,6 @@ def respond(messages: list[BaseMessage]) -> str:
     if first.startswith("Decide how the assistant should handle"):
         return '{"route": "direct"}'
     return ANSWER
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of values."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-async def _redis_ok() -> bool:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await client.ping()
-        return True
-    except Exception:
-        return False
-    finally:
-        await client.aclose()
 
 
 async def run_backend(name: str, settings: Settings, turns: int) -> dict[str, Any]:
@@ -181,36 +156,23 @@ async def main() -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mai-bench-") as tmp:
         if args.backend in ("sqlite", "both"):
-            settings = Settings(_env_file=None, data_dir=Path(tmp) / "sqlite", **base)  # type: ignore[call-arg]
+            settings = Settings(_env_file=None, data_dir=Path(tmp) / "sqlite", **base)
             rows.append(await run_backend("sqlite", settings, args.turns))
         if args.backend in ("postgres", "both"):
-            name = f"mai_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(PG_ADMIN_URL)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            await admin.close()
-            url = "postgresql+asyncpg://" + PG_ADMIN_URL.rsplit("/", 1)[0].split("://", 1)[1]
-            url = f"{url}/{name}"
-            redis = REDIS_URL if await _redis_ok() else None
-            try:
-                settings = Settings(  # type: ignore[call-arg]
+            redis = REDIS_URL if await redis_available() else None
+            async with scratch_database() as url:
+                settings = Settings(
                     _env_file=None,
                     data_dir=Path(tmp) / "postgres",
                     database_url=url,
                     redis_url=redis,
-                    redis_prefix=f"mai-bench:{name}:",
+                    redis_prefix=f"mai-bench:{uuid.uuid4().hex[:8]}:",
                     **base,
                 )
-                engine = create_engine(settings)
-                await upgrade_schema(engine)
-                await engine.dispose()
                 row = await run_backend(
                     "postgres" + ("+redis" if redis else ""), settings, args.turns
                 )
                 rows.append(row)
-            finally:
-                admin = await asyncpg.connect(PG_ADMIN_URL)
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
     print(f"agent turn, zero-latency model, {args.turns} turns each (ms)")
     print(
         f"{'backend':<16}{'api p50':>9}{'api p95':>9}{'graph p50':>11}{'graph p95':>11}"

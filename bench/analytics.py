@@ -21,11 +21,11 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
@@ -34,14 +34,12 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.config import Settings
-from app.core.db import create_engine, upgrade_schema
 from app.core.resources import Resources
 from app.main import create_app
 from app.models import Role, UsageEvent, User
 from app.services.analytics import AnalyticsService
+from bench.common import REDIS_URL, scratch_database
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 MODELS = ["gpt-4o-mini", "gpt-4o", "llama-3.2-3b", "qwen2.5-7b"]
 TOOLS = ["calculator", "kb_search", "web_search", "http_api"]
 
@@ -129,29 +127,29 @@ async def _signed_in_admin(client: httpx.AsyncClient, resources: Resources) -> d
     return {"Authorization": f"Bearer {token}"}
 
 
+async def _clear_redis(prefix: str) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    async for key in redis.scan_iter(match=f"{prefix}*"):
+        await redis.delete(key)
+    await redis.aclose()
+
+
 async def run(backend: str, events: int, runs: int) -> None:
     """Fill, then time each aggregate uncached and cached on one backend."""
     with tempfile.TemporaryDirectory() as tmp:
         overrides: dict[str, Any] = {}
-        database = None
-        if backend == "postgres":
-            database = f"mai_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(PG_ADMIN)
-            await admin.execute(f'CREATE DATABASE "{database}"')
-            await admin.close()
-            url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
-            engine = create_engine(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
-            await upgrade_schema(engine)
-            await engine.dispose()
-            overrides = {
-                "database_url": url,
-                "redis_url": REDIS_URL,
-                "redis_prefix": f"{database}:",
-            }
-        try:
+        async with AsyncExitStack() as stack:
+            if backend == "postgres":
+                prefix = f"mai-bench:{uuid.uuid4().hex[:8]}:"
+                overrides = {
+                    "database_url": await stack.enter_async_context(scratch_database()),
+                    "redis_url": REDIS_URL,
+                    "redis_prefix": prefix,
+                }
+                stack.push_async_callback(_clear_redis, prefix)
             results: dict[str, float] = {}
             for cache_seconds in (0, 300):
-                settings = Settings(  # type: ignore[call-arg]
+                settings = Settings(
                     _env_file=None,
                     data_dir=Path(tmp) / "data",
                     log_level="WARNING",
@@ -209,15 +207,6 @@ async def run(backend: str, events: int, runs: int) -> None:
                     f"[{backend}] {scope:6} p50 uncached {uncached:8.1f} ms   cached "
                     f"{cached:6.1f} ms   cached/uncached {cached / uncached:.3f}"
                 )
-        finally:
-            if database is not None:
-                admin = await asyncpg.connect(PG_ADMIN)
-                await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-                await admin.close()
-                redis = Redis.from_url(REDIS_URL)
-                async for key in redis.scan_iter(match=f"{database}:*"):
-                    await redis.delete(key)
-                await redis.aclose()
 
 
 def main() -> None:

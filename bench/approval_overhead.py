@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -35,14 +33,10 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.config import Settings
-from app.core.db import create_engine, upgrade_schema
 from app.main import create_app
+from bench.common import REDIS_URL, percentile, scratch_database
 from tests.fake_llm import ask_tools, responding, tool_call
 
-PG_ADMIN_URL = os.environ.get(
-    "MAI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("MAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ANSWER = "I sent the email."
 EMAIL = {"to": "ada@example.com", "subject": "Bench", "body": "Hello from the benchmark."}
 
@@ -55,12 +49,6 @@ def respond(messages: list[BaseMessage]) -> AIMessage | str:
     if isinstance(messages[-1], ToolMessage):
         return ANSWER
     return ask_tools(tool_call("send_email", EMAIL), content="You asked me to send it.")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 @asynccontextmanager
@@ -85,13 +73,13 @@ async def run_backend(name: str, settings: dict[str, Any], turns: int) -> dict[s
     """Measure uninterrupted vs pause + resume on one backend (two apps, own data dirs)."""
     base = dict(settings)
     data_dir = Path(base.pop("data_dir"))
-    exempt = Settings(  # type: ignore[call-arg]
+    exempt = Settings(
         _env_file=None,
         approval_exempt_tools="send_email",
         data_dir=data_dir / "uninterrupted",
         **base,
     )
-    gated = Settings(_env_file=None, data_dir=data_dir / "approval", **base)  # type: ignore[call-arg]
+    gated = Settings(_env_file=None, data_dir=data_dir / "approval", **base)
     async with started(exempt) as (plain, plain_headers), started(gated) as (app, headers):
 
         async def uninterrupted() -> float:
@@ -161,16 +149,7 @@ async def main() -> int:
                 )
             )
         if args.backend in ("postgres", "both"):
-            name = f"mai_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(PG_ADMIN_URL)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            await admin.close()
-            url = "postgresql+asyncpg://" + PG_ADMIN_URL.rsplit("/", 1)[0].split("://", 1)[1]
-            url = f"{url}/{name}"
-            try:
-                engine = create_engine(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
-                await upgrade_schema(engine)
-                await engine.dispose()
+            async with scratch_database() as url:
                 rows.append(
                     await run_backend(
                         "postgres",
@@ -179,16 +158,12 @@ async def main() -> int:
                             "data_dir": Path(tmp) / "postgres",
                             "database_url": url,
                             "redis_url": REDIS_URL,
-                            "redis_prefix": f"mai-bench:{name}:",
+                            "redis_prefix": f"mai-bench:{uuid.uuid4().hex[:8]}:",
                             "auto_migrate": False,
                         },
                         args.turns,
                     )
                 )
-            finally:
-                admin = await asyncpg.connect(PG_ADMIN_URL)
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
     print(f"approval overhead: {args.turns} turns per mode, zero-latency scripted model")
     print(
         f"{'backend':<10}{'uninterrupted p50/p95 ms':>28}{'pause+resume p50/p95 ms':>28}"

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -61,6 +61,38 @@ async def drop_database(url: str) -> None:
     admin = await asyncpg.connect(PG_ADMIN_URL)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
+
+
+@asynccontextmanager
+async def scratch_database(migrate: bool = True) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (migrated to head unless `migrate` is false), dropped on exit."""
+    from app.core.config import Settings
+    from app.core.db import create_engine, upgrade_schema
+
+    url = await create_database()
+    try:
+        if migrate:
+            engine = create_engine(Settings(_env_file=None, database_url=url))
+            await upgrade_schema(engine)
+            await engine.dispose()
+        yield url
+    finally:
+        await drop_database(url)
+
+
+async def redis_available() -> bool:
+    """Whether the Redis at REDIS_URL answers a ping."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        return True
+    except (OSError, RedisError):
+        return False
+    finally:
+        await client.aclose()
 
 
 def mai_env(**values: str) -> dict[str, str]:

@@ -139,7 +139,7 @@ async def ingest_with(
 ) -> tuple[float, int, list[str], list[str]]:
     """MAI's whole ingestion into one engine: seconds, chunks, documents and chunk texts."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=work / f"mai-{engine_name}",
         embedding_model=MODEL,
         embedding_model_path=args.model_path,

@@ -59,7 +59,7 @@ def quantile(values: list[int], q: float) -> int:
 async def run(model_path: Path, work: Path, *, misses: bool = False) -> None:
     """Ingest the site, print chunk statistics and hit rates."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=work / "mai",
         embedding_model=MODEL,
         embedding_model_path=model_path,
@@ -114,7 +114,7 @@ async def run(model_path: Path, work: Path, *, misses: bool = False) -> None:
     for mode in ("dense", "sparse", "hybrid"):
         scores: dict[str, list[int]] = {"keyword": [], "paraphrased": []}
         for question, slug, keyword in labelled:
-            hits = await kb.search(str(user.id), question, top_k=10, mode=mode)  # type: ignore[arg-type]
+            hits = await kb.search(str(user.id), question, top_k=10, mode=mode)
             ranked = [ids.get(hit.document_id) for hit in hits]
             rank = ranked.index(slug) + 1 if slug in ranked else 99
             if misses and rank > 1:

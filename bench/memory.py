@@ -25,7 +25,6 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from langgraph.store.base import PutOp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +33,12 @@ sys.path.insert(0, str(ROOT))
 from app.core.config import Settings  # noqa: E402
 from app.core.store import open_memory_store  # noqa: E402
 from app.services.kb.embeddings import Embedder, create_embedder  # noqa: E402
+from bench.common import percentile, scratch_database  # noqa: E402
 from bench.memory_set import MEMORIES, QUESTIONS  # noqa: E402
 from graphs.memory import Memory, MemoryBook  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MODEL_PATH = (ROOT / ".." / "shared" / "models" / "minilm-onnx-int8").resolve()
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SUBJECTS = ["a colleague", "the neighbour", "an old friend", "a cousin", "the landlord", "a client"]
 THINGS = ["a red bicycle", "a spreadsheet", "a blue umbrella", "a cookbook", "a train ticket"]
@@ -52,12 +51,6 @@ def filler(n: int) -> str:
     verb = VERBS[(n // len(SUBJECTS)) % len(VERBS)]
     thing = THINGS[(n // (len(SUBJECTS) * len(VERBS))) % len(THINGS)]
     return f"On day {n} {subject} {verb} {thing} of the user."
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The value below which `share` of the values fall."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def fill(book: MemoryBook, embedder: Embedder, total: int) -> list[str]:
@@ -86,62 +79,52 @@ async def fill(book: MemoryBook, embedder: Embedder, total: int) -> list[str]:
 
 async def run_backend(backend: str, embedder: Embedder, sizes: list[int], work: Path) -> None:
     """Quality and latency on one backend."""
-    database = None
     values: dict[str, object] = {"data_dir": work / backend, "log_level": "WARNING"}
-    if backend == "postgres":
-        database = f"mai_bench_memory_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(PG_ADMIN)
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        await admin.close()
-        values["database_url"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
-    settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
-    try:
-        async with AsyncExitStack() as stack:
-            store = await open_memory_store(
-                settings, stack, embedder.embed, await embedder.dimension()
+    async with AsyncExitStack() as stack:
+        if backend == "postgres":
+            # The store creates its own tables: the app schema is not needed.
+            values["database_url"] = await stack.enter_async_context(
+                scratch_database(migrate=False)
             )
-            print(f"\n== {backend} ==")
-            for size in sizes:
-                book = MemoryBook(store, f"bench-{size}")
-                started = time.perf_counter()
-                ids = await fill(book, embedder, size)
-                print(f"{size} memories stored in {time.perf_counter() - started:.1f} s")
-                raw_hits = recalled_hits = 0
-                for question, answer in QUESTIONS:
-                    found = await book.search(question, limit=5)
-                    raw_hits += ids[answer] in {memory.id for memory in found}
-                    recalled = await book.recall(
+        settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
+        store = await open_memory_store(settings, stack, embedder.embed, await embedder.dimension())
+        print(f"\n== {backend} ==")
+        for size in sizes:
+            book = MemoryBook(store, f"bench-{size}")
+            started = time.perf_counter()
+            ids = await fill(book, embedder, size)
+            print(f"{size} memories stored in {time.perf_counter() - started:.1f} s")
+            raw_hits = recalled_hits = 0
+            for question, answer in QUESTIONS:
+                found = await book.search(question, limit=5)
+                raw_hits += ids[answer] in {memory.id for memory in found}
+                recalled = await book.recall(
+                    question, limit=5, min_score=settings.memory_min_score, now=NOW
+                )
+                recalled_hits += ids[answer] in {memory.id for memory in recalled}
+            n = len(QUESTIONS)
+            print(
+                f"recall@5 ({size} memories, {n} questions): search {raw_hits / n:.2f}, "
+                f"as recalled (min score {settings.memory_min_score}) {recalled_hits / n:.2f}"
+            )
+            recall_ms: list[float] = []
+            embed_ms: list[float] = []
+            for _ in range(3):
+                for question, _answer in QUESTIONS:
+                    started = time.perf_counter()
+                    await embedder.embed([question])
+                    embed_ms.append((time.perf_counter() - started) * 1000)
+                    started = time.perf_counter()
+                    await book.recall(
                         question, limit=5, min_score=settings.memory_min_score, now=NOW
                     )
-                    recalled_hits += ids[answer] in {memory.id for memory in recalled}
-                n = len(QUESTIONS)
-                print(
-                    f"recall@5 ({size} memories, {n} questions): search {raw_hits / n:.2f}, "
-                    f"as recalled (min score {settings.memory_min_score}) {recalled_hits / n:.2f}"
-                )
-                recall_ms: list[float] = []
-                embed_ms: list[float] = []
-                for _ in range(3):
-                    for question, _answer in QUESTIONS:
-                        started = time.perf_counter()
-                        await embedder.embed([question])
-                        embed_ms.append((time.perf_counter() - started) * 1000)
-                        started = time.perf_counter()
-                        await book.recall(
-                            question, limit=5, min_score=settings.memory_min_score, now=NOW
-                        )
-                        recall_ms.append((time.perf_counter() - started) * 1000)
-                p50, p95 = percentile(recall_ms, 0.5), percentile(recall_ms, 0.95)
-                base = statistics.median(embed_ms)
-                print(
-                    f"recall latency ({size} memories): p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
-                    f"query embedding alone p50 {base:.1f} ms (ratio {p50 / base:.1f}x)"
-                )
-    finally:
-        if database is not None:
-            admin = await asyncpg.connect(PG_ADMIN)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
+                    recall_ms.append((time.perf_counter() - started) * 1000)
+            p50, p95 = percentile(recall_ms, 0.5), percentile(recall_ms, 0.95)
+            base = statistics.median(embed_ms)
+            print(
+                f"recall latency ({size} memories): p50 {p50:.1f} ms, p95 {p95:.1f} ms; "
+                f"query embedding alone p50 {base:.1f} ms (ratio {p50 / base:.1f}x)"
+            )
 
 
 async def main() -> None:
@@ -156,7 +139,7 @@ async def main() -> None:
     sizes = [int(part) for part in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             data_dir=work,
             embedding_model=MODEL,

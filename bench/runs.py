@@ -65,7 +65,7 @@ async def queue_overhead(url: str, turns: int, tmp: Path) -> tuple[list[float], 
     """Engine vs direct graph call, interleaved, in one process."""
     from app.main import create_app
 
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         data_dir=tmp / "overhead",
         database_url=url,

@@ -58,7 +58,7 @@ async def main(turns: int, tokens: int) -> None:
     answer = " ".join(f"word{i}" for i in range(tokens))
     stack = contextlib.AsyncExitStack()
     traced = start_tracing(
-        Settings(  # type: ignore[call-arg]
+        Settings(
             _env_file=None,
             langfuse_public_key=f"pk-bench-{uuid.uuid4().hex[:8]}",
             langfuse_secret_key="sk-bench",  # noqa: S106 (nothing listens there)
