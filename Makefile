@@ -16,6 +16,7 @@ lint:
 
 typecheck:
 	uv run --frozen mypy app graphs prompts
+	uv run --frozen mypy --explicit-package-bases bench
 
 imports:
 	uv run --frozen lint-imports
