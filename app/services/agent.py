@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from app.core.errors import Conflict
-from app.core.logging import bind_context, get_logger
+from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.core.run_events import LoggedEvent
 from app.models import AgentRun, MultitaskStrategy, RunStatus
@@ -71,7 +71,6 @@ class AgentService:
             )
             await session.commit()
         await self.engine.queued(run)
-        bind_context(conversation_id=str(run.conversation_id), run_id=str(run.id))
         return run
 
     async def _refuse_if_waiting(

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import BadRequest, Conflict, NotFound
-from app.core.logging import bind_context
 from app.core.resources import Resources
 from app.core.run_events import END_EVENT
 from app.models import AgentRun, Conversation, MultitaskStrategy, RunStatus
@@ -200,7 +199,6 @@ class OpenAIChatService:
             )
             await session.commit()
         await self.engine.queued(run)
-        bind_context(conversation_id=str(run.conversation_id), run_id=str(run.id))
         return run
 
     async def _session_thread(self, user_id: uuid.UUID, request: ChatRequest) -> uuid.UUID:

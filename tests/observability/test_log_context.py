@@ -32,14 +32,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     "tracing",
     [
         False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known bug: the worker's completed-run line loses trace_id under the "
-                "Langfuse callbacks (the trace itself is recorded); tracked in the session note",
-            ),
-        ),
+        True,
     ],
     ids=["untraced", "traced"],
 )

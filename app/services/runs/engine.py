@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import BadRequest, Conflict, MAIError, NotFound, ServiceUnavailable
-from app.core.logging import current_request_id, get_logger
+from app.core.logging import bind_context, current_request_id, get_logger
 from app.core.metrics import record_run_cancellation, record_run_transition
 from app.core.resources import Resources
 from app.core.run_events import END_EVENT, InvalidEventId, LoggedEvent, parse_event_id
@@ -241,6 +241,14 @@ class RunEngine:
             else:
                 self.registry.cancel_local(other.id, action)
         self._to_cancel = []
+        # The request that queued the run logs under its ids (the access line included), as the
+        # worker that runs it does.
+        trace_id = self.resources.tracing.trace_id_for(str(run.id))
+        bind_context(
+            conversation_id=str(run.conversation_id),
+            run_id=str(run.id),
+            **({"trace_id": trace_id} if trace_id is not None else {}),
+        )
         self.registry.wakeup.set()
 
     async def _close_log(self, run_id: uuid.UUID, action: str) -> None:
