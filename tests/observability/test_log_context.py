@@ -28,14 +28,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return records
 
 
-@pytest.mark.parametrize(
-    "tracing",
-    [
-        False,
-        True,
-    ],
-    ids=["untraced", "traced"],
-)
+@pytest.mark.parametrize("tracing", [False, True], ids=["untraced", "traced"])
 async def test_turn_logs_carry_request_user_conversation_run_and_trace_ids(
     tracing: bool,
     capsys: pytest.CaptureFixture[str],
