@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from langgraph.store.base import BaseStore
 
 from app.core.config import Settings
@@ -24,13 +22,6 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 async def _open(settings: Settings, stack: AsyncExitStack) -> MeteredStore:
     embedder = HashEmbedder()
     return await open_memory_store(settings, stack, embedder.embed, await embedder.dimension())
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[BaseStore]:
-    """A memory store opened the way the service opens it."""
-    async with AsyncExitStack() as stack:
-        yield await _open(settings, stack)
 
 
 async def test_semantic_search_finds_by_meaning_and_stays_in_the_users_namespace(
