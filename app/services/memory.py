@@ -63,6 +63,18 @@ async def open_memory_store_for(
         return None
 
 
+def memory_store(resources: Resources) -> BaseStore:
+    """The app's LangGraph store, or 503 when it could not be opened at start."""
+    store = resources.memory_store
+    if store is None:
+        raise ServiceUnavailable(
+            "Long-term memory is unavailable: its store did not open at start "
+            "(see the service log).",
+            code="memory_unavailable",
+        )
+    return store
+
+
 def memory_options(settings: Settings) -> MemoryOptions:
     """The assistant's memory behaviour for a run, from MAI_MEMORY_*."""
     return MemoryOptions(
@@ -93,14 +105,7 @@ class MemoryService:
     @property
     def store(self) -> BaseStore:
         """The store, or 503 when it could not be opened at start."""
-        store = self.resources.memory_store
-        if store is None:
-            raise ServiceUnavailable(
-                "Long-term memory is unavailable: its store did not open at start "
-                "(see the service log).",
-                code="memory_unavailable",
-            )
-        return store
+        return memory_store(self.resources)
 
     def book(self, user_id: str) -> MemoryBook:
         """The user's memories."""
