@@ -122,7 +122,9 @@ class MeteredStore(BaseStore):
 
     def __init__(self, inner: AsyncPostgresStore | AsyncSqliteStore) -> None:
         self.inner = inner
-        self.supports_ttl = inner.supports_ttl
+        # Both stores keep expiry times and sweep them; LangGraph's AsyncSqliteStore only hides
+        # its `supports_ttl = True` behind BaseStore's False in its class order.
+        self.supports_ttl = True
         self.ttl_config = inner.ttl_config
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
@@ -225,15 +227,14 @@ def check_dimension(settings: Settings, held: int | None, dims: int, model: str)
     )
 
 
-def ttl_config(settings: Settings) -> TTLConfig | None:
-    """Expiry from MAI_MEMORY_TTL_DAYS (refreshed on every read), or None to keep forever."""
-    if settings.memory_ttl_days is None:
-        return None
-    return {
-        "default_ttl": settings.memory_ttl_days * MINUTES_PER_DAY,
-        "refresh_on_read": True,
-        "sweep_interval_minutes": 60,
-    }
+def ttl_config(settings: Settings) -> TTLConfig:
+    """Expiry, refreshed on every read: MAI_MEMORY_TTL_DAYS for every item, or (unset) only
+    for items written with a ttl of their own (the store API's `ttl`); the sweeper runs hourly
+    either way."""
+    config: TTLConfig = {"refresh_on_read": True, "sweep_interval_minutes": 60}
+    if settings.memory_ttl_days is not None:
+        config["default_ttl"] = settings.memory_ttl_days * MINUTES_PER_DAY
+    return config
 
 
 async def open_memory_store(
@@ -306,8 +307,7 @@ async def open_memory_store(
         )
         store = AsyncSqliteStore(conn, index=sqlite_index, ttl=ttl)
         await store.setup()
-    if ttl is not None:
-        await store.start_ttl_sweeper()
-        stack.push_async_callback(store.stop_ttl_sweeper, 10.0)
+    await store.start_ttl_sweeper()
+    stack.push_async_callback(store.stop_ttl_sweeper, 10.0)
     log.info("memory_store_opened", backend="postgresql" if settings.uses_postgres else "sqlite")
     return MeteredStore(store)

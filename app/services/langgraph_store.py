@@ -111,14 +111,20 @@ class LangGraphStoreService:
     ) -> list[SearchItem]:
         """Items under a prefix: by meaning with `query`, matching `filter` on their values."""
         prefix = self._prefix(namespace_prefix) or ()
-        return await self.store.asearch(
-            prefix,
-            query=query or None,
-            filter=dict(filter) if filter else None,
-            limit=limit,
-            offset=offset,
-            refresh_ttl=refresh_ttl,
-        )
+        try:
+            return await self.store.asearch(
+                prefix,
+                query=query or None,
+                filter=dict(filter) if filter else None,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+        except ValueError as error:
+            if not filter:
+                raise
+            # LangGraph's store rejects unknown operators ($foo) and unsafe keys in filters.
+            raise Unprocessable(f"filter: {error}", code="invalid_filter") from error
 
     async def namespaces(
         self,

@@ -9,6 +9,9 @@ from langgraph.store.base import Item, SearchItem
 from pydantic import BaseModel, ConfigDict, Field
 
 Label = Annotated[str, Field(max_length=256)]
+MAX_OFFSET = 2**31 - 1
+# A century: far past any use, and well inside what a timestamp can hold.
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 NamespaceIn = Annotated[list[Label], Field(max_length=32)]
 Key = Annotated[str, Field(min_length=1, max_length=1024)]
 
@@ -25,7 +28,10 @@ class StorePutIn(BaseModel):
         default=None, description="Fields to embed; false: none; null: the store's default."
     )
     ttl: float | None = Field(
-        default=None, gt=0, description="Minutes until it expires; left out: the default."
+        default=None,
+        gt=0,
+        le=MAX_TTL_MINUTES,
+        description="Minutes until it expires (null: never; left out: the default).",
     )
 
 
@@ -46,7 +52,7 @@ class StoreSearchIn(BaseModel):
     namespace_prefix: NamespaceIn = Field(default_factory=list)
     filter: dict[str, Any] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     query: Annotated[str, Field(max_length=5000)] | None = None
     refresh_ttl: bool | None = None
 
@@ -58,9 +64,9 @@ class StoreNamespacesIn(BaseModel):
 
     prefix: NamespaceIn | None = None
     suffix: NamespaceIn | None = None
-    max_depth: int | None = Field(default=None, ge=1)
+    max_depth: int | None = Field(default=None, ge=1, le=100)
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class StoreItemOut(BaseModel):
