@@ -12,9 +12,9 @@ obeyed, and deleting writes and recalls nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from graphs.memory import MAX_CONTENT_CHARS, MemoryBook, MemoryKind
 from graphs.tools.registry import ToolContext, ToolError, ToolRetry, ToolSpec
@@ -32,11 +32,14 @@ MEMORY_OFF = (
 )
 
 
+# Blank text is no memory and describes nothing to forget.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class RememberArgs(BaseModel):
     """Arguments of the remember tool."""
 
-    content: str = Field(
-        min_length=1,
+    content: Text = Field(
         max_length=MAX_CONTENT_CHARS,
         description=(
             "What to remember, as one short sentence about the user in the third person, "
@@ -58,8 +61,7 @@ class RememberArgs(BaseModel):
 class ForgetArgs(BaseModel):
     """Arguments of the forget tool."""
 
-    what: str = Field(
-        min_length=1,
+    what: Text = Field(
         max_length=MAX_CONTENT_CHARS,
         description="A short description of what to forget, e.g. \"the user's dog's name\".",
     )
@@ -91,9 +93,7 @@ async def _remember(args: Any, context: ToolContext) -> str:
 
 async def _forget(args: Any, context: ToolContext) -> str:
     book = _book(context, "forgotten", "forget")
-    forgotten = await book.forget_matching(
-        args.what.strip(), min_score=context.memory.forget_min_score
-    )
+    forgotten = await book.forget_matching(args.what, min_score=context.memory.forget_min_score)
     if not forgotten:
         return (
             f"No memory matches {args.what!r}; nothing was deleted. Tell the user that you "

@@ -180,3 +180,13 @@ async def test_without_a_store_the_tools_say_so() -> None:
     result = await turn(agent, "Remember my allergy.", Context(user_id="oz", llm=llm))
     assert result["tool_runs"][0]["status"] == "error"
     assert "Long-term memory is not available" in tool_result(llm).content
+
+
+async def test_a_blank_forget_deletes_nothing(agent: Agent, store: BaseStore) -> None:
+    book = MemoryBook(store, "pam")
+    await book.add(PEANUTS, now=Context().now())
+    llm = scripted(*forgetting("   "))
+    result = await turn(agent, "Forget.", Context(user_id="pam", llm=llm))
+    assert result["tool_runs"][0]["status"] == "error"
+    assert "Invalid arguments for forget" in tool_result(llm).content
+    assert len(await book.all()) == 1
