@@ -68,11 +68,13 @@ def _prepare_metrics_dir(workers: int) -> None:
 
 async def _check_start(settings: Settings) -> None:
     """Open and close what the server opens at start, so that a database that is down or
-    behind, or a data dir held by another process, is reported here as one line rather than
-    as a traceback from inside the server's lifespan."""
+    behind, a data dir held by another process, or a memory store built for another embedding
+    size, is reported here as one line rather than as a traceback from the server's lifespan."""
     from app.core.resources import close_resources, open_resources
+    from app.services.memory import check_memory_dimension
 
     await close_resources(await open_resources(settings))
+    await check_memory_dimension(settings)
 
 
 @cli.command()

@@ -19,6 +19,7 @@ from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
 from app.api.routes import langgraph as langgraph_routes
+from app.api.routes import langgraph_store as langgraph_store_routes
 from app.api.routes import metrics as metrics_routes
 from app.api.routes import openai as openai_routes
 from app.core.clock import Clock
@@ -144,6 +145,7 @@ def create_app(
     # The LangGraph Server API at the root, where its clients look for it.
     app.include_router(langgraph_routes.public_router)
     app.include_router(langgraph_routes.router)
+    app.include_router(langgraph_store_routes.router)
     if settings.metrics_enabled:
         metrics_routes.install(app)
     install_openapi(app)

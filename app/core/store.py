@@ -8,9 +8,11 @@ model as the knowledge base.
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any, cast
 
 import aiosqlite
@@ -31,7 +33,7 @@ from langgraph.store.sqlite.base import SqliteIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.core.config import Settings
+from app.core.config import Settings, StartupError
 from app.core.logging import get_logger
 from app.core.metrics import MemoryOperation, record_memory_operations
 
@@ -120,7 +122,9 @@ class MeteredStore(BaseStore):
 
     def __init__(self, inner: AsyncPostgresStore | AsyncSqliteStore) -> None:
         self.inner = inner
-        self.supports_ttl = inner.supports_ttl
+        # Both stores keep expiry times and sweep them; LangGraph's AsyncSqliteStore only hides
+        # its `supports_ttl = True` behind BaseStore's False in its class order.
+        self.supports_ttl = True
         self.ttl_config = inner.ttl_config
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
@@ -142,33 +146,111 @@ class MeteredStore(BaseStore):
         return await self.inner.sweep_ttl()
 
 
-def store_sqlite_path(settings: Settings) -> str:
-    """The SQLite file holding the store: beside the app database, in its own file."""
+def _sqlite_file(settings: Settings) -> Path:
     app_db = settings.sqlite_path
     directory = app_db.parent if app_db is not None else settings.data_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    return str((directory / "memory.db").resolve())
+    return directory / "memory.db"
 
 
-def ttl_config(settings: Settings) -> TTLConfig | None:
-    """Expiry from MAI_MEMORY_TTL_DAYS (refreshed on every read), or None to keep forever."""
-    if settings.memory_ttl_days is None:
+def store_sqlite_path(settings: Settings) -> str:
+    """The SQLite file holding the store: beside the app database, in its own file."""
+    path = _sqlite_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path.resolve())
+
+
+class MemoryIndexMismatch(StartupError):
+    """The store's semantic index holds vectors of another size than the embedding model's."""
+
+    label = "memory store error"
+
+
+# The tables LangGraph's stores create (both backends use these names).
+STORE_TABLES = ("store", "store_vectors", "store_migrations", "vector_migrations")
+
+
+def _sqlite_dimension(path: Path) -> int | None:
+    if not path.is_file():
         return None
-    return {
-        "default_ttl": settings.memory_ttl_days * MINUTES_PER_DAY,
-        "refresh_on_read": True,
-        "sweep_interval_minutes": 60,
-    }
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_vectors'"
+        ).fetchone()
+        if exists is None:
+            return None
+        # The store keeps each vector as packed float32 (sqlite-vec's format): 4 bytes a value.
+        row = conn.execute(
+            "SELECT length(embedding) FROM store_vectors WHERE embedding IS NOT NULL LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(row[0]) // 4 if row is not None and row[0] else None
+
+
+async def _postgres_dimension(conninfo: str) -> int | None:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10) as conn:
+        cursor = await conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass('store_vectors') AND attname = 'embedding'"
+        )
+        row = await cursor.fetchone()
+    # The column is declared with the index's size, e.g. vector(384) or halfvec(768).
+    match = re.search(r"\((\d+)\)", str(row[0])) if row is not None else None
+    return int(match.group(1)) if match else None
+
+
+async def stored_dimension(settings: Settings) -> int | None:
+    """The size of the vectors the store's semantic index was built with; None without one."""
+    if settings.uses_postgres:
+        conninfo = settings.postgres_conninfo
+        assert conninfo is not None
+        return await _postgres_dimension(conninfo)
+    return _sqlite_dimension(_sqlite_file(settings))
+
+
+def check_dimension(settings: Settings, held: int | None, dims: int, model: str) -> None:
+    """Stop the start when the index holds `held`-sized vectors and the model gives `dims`."""
+    if held is None or held == dims:
+        return
+    if settings.uses_postgres:
+        where = f"drop the tables {', '.join(STORE_TABLES)} from the database"
+    else:
+        where = f"move {_sqlite_file(settings).resolve()} away"
+    raise MemoryIndexMismatch(
+        f"the memory store's index holds {held}-dimensional vectors but the embedding model "
+        f"{model} gives {dims}: set MAI_EMBEDDING_MODEL (and MAI_EMBEDDING_MODEL_PATH) back to "
+        f"the model that built it, or export the memories (GET /api/v1/memory/export) and "
+        f"{where} to start a new store"
+    )
+
+
+def ttl_config(settings: Settings) -> TTLConfig:
+    """Expiry, refreshed on every read: MAI_MEMORY_TTL_DAYS for every item, or (unset) only
+    for items written with a ttl of their own (the store API's `ttl`); the sweeper runs hourly
+    either way."""
+    config: TTLConfig = {"refresh_on_read": True, "sweep_interval_minutes": 60}
+    if settings.memory_ttl_days is not None:
+        config["default_ttl"] = settings.memory_ttl_days * MINUTES_PER_DAY
+    return config
 
 
 async def open_memory_store(
-    settings: Settings, stack: AsyncExitStack, embed: EmbedTexts, dims: int
+    settings: Settings,
+    stack: AsyncExitStack,
+    embed: EmbedTexts,
+    dims: int,
+    model: str = "configured",
 ) -> MeteredStore:
     """Open and migrate the store for this deployment; its cleanup is registered on `stack`.
 
-    `embed` turns texts into `dims`-sized vectors (the knowledge base's model in the service,
-    a deterministic function in tests).
+    `embed` turns texts into `dims`-sized vectors (the knowledge base's model `model` in the
+    service, a deterministic function in tests). An index built with another size stops the
+    start (MemoryIndexMismatch): its vectors could not be compared with the model's.
     """
+    check_dimension(settings, await stored_dimension(settings), dims, model)
 
     async def embed_texts(texts: Sequence[str]) -> list[list[float]]:
         return await embed(texts)
@@ -225,8 +307,7 @@ async def open_memory_store(
         )
         store = AsyncSqliteStore(conn, index=sqlite_index, ttl=ttl)
         await store.setup()
-    if ttl is not None:
-        await store.start_ttl_sweeper()
-        stack.push_async_callback(store.stop_ttl_sweeper, 10.0)
+    await store.start_ttl_sweeper()
+    stack.push_async_callback(store.stop_ttl_sweeper, 10.0)
     log.info("memory_store_opened", backend="postgresql" if settings.uses_postgres else "sqlite")
     return MeteredStore(store)

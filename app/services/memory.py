@@ -17,8 +17,8 @@ from app.core.config import Settings
 from app.core.errors import NotFound, ServiceUnavailable
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.core.store import MeteredStore, open_memory_store
-from app.services.kb.embeddings import EmbeddingUnavailable
+from app.core.store import MeteredStore, check_dimension, open_memory_store, stored_dimension
+from app.services.kb.embeddings import EmbeddingUnavailable, create_embedder
 from app.services.kb.service import KnowledgeBase
 from graphs.memory import (
     PREFERENCES_KEY,
@@ -50,7 +50,7 @@ async def open_memory_store_for(
         return None
     try:
         return await open_memory_store(
-            resources.settings, resources.exit_stack, embedder.embed, dims
+            resources.settings, resources.exit_stack, embedder.embed, dims, embedder.model_name
         )
     except psycopg.Error as error:
         log.error(
@@ -61,6 +61,36 @@ async def open_memory_store_for(
             "vector as a superuser",
         )
         return None
+
+
+async def check_memory_dimension(settings: Settings) -> None:
+    """Before the server starts: stop (MemoryIndexMismatch) when the store's index was built
+    with another vector size than the configured embedding model gives.
+
+    The model is loaded only when the store already holds vectors; one that cannot be loaded
+    is left to the start itself, which runs without memory then.
+    """
+    held = await stored_dimension(settings)
+    if held is None:
+        return
+    embedder = create_embedder(settings)
+    try:
+        dims = await embedder.dimension()
+    except EmbeddingUnavailable:
+        return
+    check_dimension(settings, held, dims, embedder.model_name)
+
+
+def memory_store(resources: Resources) -> BaseStore:
+    """The app's LangGraph store, or 503 when it could not be opened at start."""
+    store = resources.memory_store
+    if store is None:
+        raise ServiceUnavailable(
+            "Long-term memory is unavailable: its store did not open at start "
+            "(see the service log).",
+            code="memory_unavailable",
+        )
+    return store
 
 
 def memory_options(settings: Settings) -> MemoryOptions:
@@ -93,14 +123,7 @@ class MemoryService:
     @property
     def store(self) -> BaseStore:
         """The store, or 503 when it could not be opened at start."""
-        store = self.resources.memory_store
-        if store is None:
-            raise ServiceUnavailable(
-                "Long-term memory is unavailable: its store did not open at start "
-                "(see the service log).",
-                code="memory_unavailable",
-            )
-        return store
+        return memory_store(self.resources)
 
     def book(self, user_id: str) -> MemoryBook:
         """The user's memories."""

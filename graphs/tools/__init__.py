@@ -1,7 +1,8 @@
 """Tools an agent can call: specs, the registry, the runner, and the built-in tools.
 
 `build_registry(ToolConfig(...))` gives the built-ins (calculator, current_time, web_search,
-http_api, kb_search); `ToolRegistry.extended(spec)` adds your own `ToolSpec`s.
+http_api, kb_search, remember, forget); `ToolRegistry.extended(spec)` adds your own
+`ToolSpec`s.
 """
 
 from graphs.tools.builtin import build_registry

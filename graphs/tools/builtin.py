@@ -7,12 +7,14 @@ from graphs.tools.clock import current_time_tool
 from graphs.tools.config import ToolConfig
 from graphs.tools.http_api import http_api_tool
 from graphs.tools.kb_search import kb_search_tool
+from graphs.tools.memory import forget_tool, remember_tool
 from graphs.tools.registry import ToolRegistry
 from graphs.tools.web_search import web_search_tool
 
 
 def build_registry(config: ToolConfig | None = None) -> ToolRegistry:
-    """All built-in tools: calculator, current_time, web_search, http_api and kb_search.
+    """All built-in tools: calculator, current_time, web_search, http_api, kb_search, remember
+    and forget.
 
     web_search and http_api are registered but disabled unless `config` configures them; a
     configured but unreadable API file raises ToolConfigError naming the problem.
@@ -25,5 +27,7 @@ def build_registry(config: ToolConfig | None = None) -> ToolRegistry:
             web_search_tool(config),
             http_api_tool(config),
             kb_search_tool(),
+            remember_tool(),
+            forget_tool(),
         ]
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.store.base import BaseStore
 from pydantic import BaseModel
 
 from graphs.knowledge import PassageBook, Retriever
+from graphs.memory import MemoryOptions
 
 
 class ToolError(Exception):
@@ -32,6 +35,15 @@ class ToolContext:
     retriever: Retriever | None = None
     top_k: int = 5
     passages: PassageBook = field(default_factory=PassageBook)
+    # Long-term memory (the graph's `Runtime.store`): None when the run has no store.
+    store: BaseStore | None = None
+    memory: MemoryOptions = field(default_factory=MemoryOptions)
+    conversation_id: str | None = None
+    clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        """The current time by the run's clock (UTC)."""
+        return self.clock() if self.clock is not None else datetime.now(UTC)
 
 
 ToolFunction = Callable[[Any, ToolContext], Awaitable[str]]

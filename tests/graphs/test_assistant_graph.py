@@ -71,7 +71,8 @@ async def test_tool_round_trip(agent: Agent) -> None:
     assert run["status"] == "ok"
     assert run["duration_ms"] >= 0
     bound = {t["function"]["name"] for t in llm.bound_tools}
-    assert bound == {"calculator", "current_time", "kb_search"}  # web_search, http_api off
+    # web_search and http_api are off (not configured).
+    assert bound == {"calculator", "current_time", "kb_search", "remember", "forget"}
     tool_message = llm.calls[2][-1]
     assert isinstance(tool_message, ToolMessage)
     assert tool_message.content == "4"

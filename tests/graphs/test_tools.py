@@ -123,8 +123,10 @@ def test_registry_defaults_and_metadata() -> None:
         "web_search",
         "http_api",
         "kb_search",
+        "remember",
+        "forget",
     ]
-    assert registry.names() == ["calculator", "current_time", "kb_search"]
+    assert registry.names() == ["calculator", "current_time", "kb_search", "remember", "forget"]
     web = registry.get("web_search")
     assert web is not None
     assert not web.enabled
@@ -135,7 +137,13 @@ def test_registry_defaults_and_metadata() -> None:
         assert spec.category
         assert spec.retry.max_attempts >= 1
     tools = registry.as_langchain_tools()
-    assert [t.name for t in tools] == ["calculator", "current_time", "kb_search"]
+    assert [t.name for t in tools] == [
+        "calculator",
+        "current_time",
+        "kb_search",
+        "remember",
+        "forget",
+    ]
     assert "expression" in tools[0].args
     assert "calculator" not in registry.without("calculator").names()
     with pytest.raises(ValueError, match="two tools"):

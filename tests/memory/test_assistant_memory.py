@@ -5,25 +5,17 @@ The graph runs with the scripted fake model and the real memory store of each ba
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
-import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
-from app.core.config import Settings
-from app.core.store import open_memory_store
-from graphs.assistant import Context, builder
+from graphs.assistant import Context
 from graphs.memory import MemoryBook, MemoryOptions
 from tests.fake_llm import scripted
 from tests.graphs.conftest import thread, turn
-from tests.kb.support import HashEmbedder
+from tests.memory.conftest import Agent
 
-Agent = CompiledStateGraph[Any, Any, Any, Any]
 NOTHING: dict[str, Any] = {"memories": [], "forget": []}
 REX = "The user's dog is called Rex"
 
@@ -36,20 +28,6 @@ def remember(*contents: str, importance: float = 0.8) -> dict[str, Any]:
         ],
         "forget": [],
     }
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[BaseStore]:
-    """The backend's memory store with the deterministic embedding."""
-    embedder = HashEmbedder()
-    async with AsyncExitStack() as stack:
-        yield await open_memory_store(settings, stack, embedder.embed, await embedder.dimension())
-
-
-@pytest.fixture
-def agent(store: BaseStore) -> Agent:
-    """The assistant compiled with a checkpointer and the memory store, as the service does."""
-    return builder.compile(checkpointer=InMemorySaver(), store=store)
 
 
 def system_prompt(call: list[Any]) -> str:

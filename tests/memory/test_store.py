@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,12 @@ import pytest
 from langgraph.store.base import BaseStore
 
 from app.core.config import Settings
-from app.core.store import MeteredStore, open_memory_store, store_sqlite_path
+from app.core.store import (
+    MemoryIndexMismatch,
+    MeteredStore,
+    open_memory_store,
+    store_sqlite_path,
+)
 from graphs.memory import MemoryBook, memory_namespace
 from tests.conftest import SettingsFactory
 from tests.kb.support import HashEmbedder
@@ -24,13 +28,6 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 async def _open(settings: Settings, stack: AsyncExitStack) -> MeteredStore:
     embedder = HashEmbedder()
     return await open_memory_store(settings, stack, embedder.embed, await embedder.dimension())
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[BaseStore]:
-    """A memory store opened the way the service opens it."""
-    async with AsyncExitStack() as stack:
-        yield await _open(settings, stack)
 
 
 async def test_semantic_search_finds_by_meaning_and_stays_in_the_users_namespace(
@@ -176,3 +173,20 @@ async def test_memories_get_the_ttl_reads_extend_it_and_the_sweep_removes_expire
 async def test_without_a_ttl_memories_never_expire(store: BaseStore, settings: Settings) -> None:
     memory, _ = await MemoryBook(store, "ivan").add("kept forever", now=NOW)
     assert await _expiry(settings, memory.id) is None
+
+
+async def test_an_index_built_for_another_size_stops_the_open(settings: Settings) -> None:
+    embedder = HashEmbedder(size=64)
+    async with AsyncExitStack() as stack:
+        store = await open_memory_store(settings, stack, embedder.embed, 64)
+        await MemoryBook(store, "alice").add("my dog is called Rex", now=NOW)
+    smaller = HashEmbedder(size=32)
+    async with AsyncExitStack() as stack:
+        with pytest.raises(MemoryIndexMismatch, match="holds 64-dimensional vectors") as error:
+            await open_memory_store(settings, stack, smaller.embed, 32, smaller.model_name)
+    assert f"the embedding model {smaller.model_name} gives 32" in error.value.line
+    # The model that built it opens it again, memories and all.
+    async with AsyncExitStack() as stack:
+        store = await open_memory_store(settings, stack, embedder.embed, 64)
+        [found] = await MemoryBook(store, "alice").search("what is my dog called", limit=1)
+    assert found.content == "my dog is called Rex"

@@ -72,6 +72,7 @@ def test_readme_documents_every_start_error() -> None:
         "Schema behind the code",
         "Data dir used by another server",
         "Several workers on the embedded store",
+        "Memory store built for another embedding size",
     }
 
 
@@ -117,6 +118,38 @@ def test_several_workers_on_the_embedded_store(clean_env: Path) -> None:
         code, line = _run(*args, **env)
         assert code == 2
         assert _documented_errors()["Several workers on the embedded store"].fullmatch(line), line
+
+
+def test_memory_store_built_for_another_embedding_size(clean_env: Path) -> None:
+    import asyncio
+    from contextlib import AsyncExitStack
+    from datetime import UTC, datetime
+
+    from app.core.store import open_memory_store
+    from graphs.memory import MemoryBook
+    from tests.kb.support import HashEmbedder
+
+    async def remember_with_64_dimensions() -> None:
+        embedder = HashEmbedder(size=64)
+        async with AsyncExitStack() as stack:
+            settings = Settings(_env_file=None)  # type: ignore[call-arg]
+            store = await open_memory_store(settings, stack, embedder.embed, 64)
+            await MemoryBook(store, "u").add("My dog is called Rex", now=datetime.now(UTC))
+
+    asyncio.run(remember_with_64_dimensions())
+    # An embedding model declaring 32 dimensions (read from the setting: no server is asked).
+    code, line = _run(
+        "serve",
+        MAI_EMBEDDING_PROVIDER="openai",
+        MAI_EMBEDDING_BASE_URL="http://127.0.0.1:1/v1",
+        MAI_EMBEDDING_DIMENSIONS="32",
+    )
+    assert code == 2
+    documented = _documented_errors()["Memory store built for another embedding size"]
+    assert documented.fullmatch(line), line
+    assert "holds 64-dimensional vectors" in line
+    assert "gives 32" in line
+    assert str((clean_env / "data" / "memory.db").resolve()) in line
 
 
 def test_debug_log_level_shows_the_traceback(clean_env: Path) -> None:

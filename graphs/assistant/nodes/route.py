@@ -19,7 +19,7 @@ from graphs.assistant.llm import chat_model
 from graphs.assistant.messages import add_usage, text_of, transcript
 from graphs.assistant.prompting import tool_lines
 from graphs.assistant.state import ROUTES, AssistantState, Route, Usage, no_usage
-from graphs.assistant.toolset import registry_of
+from graphs.assistant.toolset import usable_tools
 
 ROUTING = prompts.load("routing")
 # The route call is internal: tagged so its tokens never reach the "messages" stream.
@@ -71,7 +71,7 @@ def _prompt(state: AssistantState, context: Context, output: str) -> list[BaseMe
     question = text_of(messages[-1]) if messages else ""
     history = transcript(messages[-HISTORY_MESSAGES:-1], max_chars=3000)
     system = ROUTING.render(
-        tools=tool_lines(registry_of(context).enabled()),
+        tools=tool_lines(usable_tools(context)),
         knowledge_available=context.retriever is not None,
         history=history,
         output=output,

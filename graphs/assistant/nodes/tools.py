@@ -131,7 +131,14 @@ async def tools(state: AssistantState, runtime: Runtime[Context]) -> dict[str, A
     )
     book = PassageBook(state.get("passages", []))
     tool_context = ToolContext(
-        user_id=context.user_id, retriever=context.retriever, top_k=context.top_k, passages=book
+        user_id=context.user_id,
+        retriever=context.retriever,
+        top_k=context.top_k,
+        passages=book,
+        store=runtime.store,
+        memory=context.memory,
+        conversation_id=context.conversation_id,
+        clock=context.clock,
     )
     keys = [call.get("id") or f"call-{index}" for index, call in enumerate(calls)]
     settled = await asyncio.gather(
