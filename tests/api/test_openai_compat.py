@@ -288,6 +288,23 @@ async def test_session_continues_one_conversation(start_agent: StartAgent) -> No
         ("assistant", "Your name is Ada."),
     ]
     assert detail["title"] == "My name is Ada."
+    # The conversation shows what its turns used, once their usage events are recorded.
+    for turn in (first, second):
+        await usage_event_of(agent, turn.json()["id"])
+    used = {
+        key: first.json()["usage"][key] + second.json()["usage"][key]
+        for key in ("prompt_tokens", "completion_tokens")
+    }
+    listed = (await agent.client.get(CONVERSATIONS, headers=agent.user.headers)).json()
+    [item] = [c for c in listed["items"] if c["id"] == conversation_id]
+    detail = (
+        await agent.client.get(f"{CONVERSATIONS}/{conversation_id}", headers=agent.user.headers)
+    ).json()
+    for shown in (item["usage"], detail["usage"]):
+        assert (shown["input_tokens"], shown["output_tokens"]) == (
+            used["prompt_tokens"],
+            used["completion_tokens"],
+        )
 
     # metadata.conversation_id names the same session; a conversation id continues it too.
     third_model = scripted(*direct("Still Ada."))

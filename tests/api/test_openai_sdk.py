@@ -44,6 +44,8 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the minutes."}
 KB_ANSWER = "An amber light with ERR-4471 means the fan failed [1]."
+# USD per million tokens of the test model.
+PRICE_IN, PRICE_OUT = 1000, 4000
 
 
 @pytest.fixture(
@@ -111,6 +113,8 @@ def mai(
 ) -> Iterator[tuple[str, OpenAIServer]]:
     """A running `mai serve` on a free port (its base URL) and its test LLM, for the module."""
     tmp_path = tmp_path_factory.mktemp("mai-openai")
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(f"models:\n  test-model: {{input: {PRICE_IN}, output: {PRICE_OUT}}}\n")
     llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
@@ -126,6 +130,7 @@ def mai(
             # Session continuity is what is measured here: long-term memory would carry the
             # name into stateless requests too (it has tests of its own in tests/memory).
             "MAI_MEMORY_ENABLED": "false",
+            "MAI_MODEL_PRICES_FILE": str(prices),
             **database_env,
         }
     )
@@ -452,3 +457,14 @@ def test_usage_is_the_runs_and_the_usage_events(mai: tuple[str, OpenAIServer]) -
         totals["output_tokens"] == kept.usage.completion_tokens + streamed_usage.completion_tokens
     )
     assert totals["output_tokens"] > 0
+
+    # The session's conversation shows in /api/v1/agent/conversations with its usage and
+    # cost; the stateless one left none.
+    listed = httpx.get(f"{base}/api/v1/agent/conversations", headers=auth, timeout=30).json()
+    [conversation] = listed["items"]
+    assert conversation["id"] == _mai(kept)["conversation_id"]
+    assert conversation["usage"]["input_tokens"] == kept.usage.prompt_tokens
+    assert conversation["usage"]["output_tokens"] == kept.usage.completion_tokens
+    cost = (kept.usage.prompt_tokens * PRICE_IN + kept.usage.completion_tokens * PRICE_OUT) / 1e6
+    assert conversation["usage"]["cost_usd"] == pytest.approx(cost)
+    assert cost > 0
