@@ -565,7 +565,7 @@ async def test_oversized_and_malformed_bodies(start_agent: StartAgent) -> None:
     huge = await agent.client.post(
         COMPLETIONS, json=user_says("x" * 200_000), headers=agent.user.headers
     )
-    assert_openai_error(huge, 413, "request_too_large")
+    assert assert_openai_error(huge, 413, "payload_too_large")["param"] == "messages"
     broken = await agent.client.post(
         COMPLETIONS,
         content=b"{not json",
@@ -578,6 +578,16 @@ async def test_oversized_and_malformed_bodies(start_agent: StartAgent) -> None:
         COMPLETIONS, json=user_says("a\u0000b"), headers=agent.user.headers
     )
     assert_openai_error(nul, 400, "nul_character")
+
+
+async def test_a_ten_megabyte_body_is_413_by_default(start_agent: StartAgent) -> None:
+    agent = await start_agent(scripted())
+    huge = await agent.client.post(
+        COMPLETIONS, json=user_says("x" * 10_000_000), headers=agent.user.headers
+    )
+    # Refused before any route runs (over MAI_MAX_BODY_BYTES), in OpenAI's shape all the same.
+    assert_openai_error(huge, 413, "payload_too_large")
+    assert agent.model.calls == []
 
 
 async def test_a_busy_session_is_a_conflict(start_agent: StartAgent) -> None:

@@ -44,7 +44,6 @@ async def _limit_body(request: Request, resources: ResourcesDep) -> None:
     if too_large:
         raise PayloadTooLarge(
             f"The request body is over {limit} bytes (MAI_OPENAI_MAX_BODY_BYTES).",
-            code="request_too_large",
             meta={"param": "messages"},
         )
 
