@@ -416,12 +416,12 @@ class OpenAIChatService:
                     sent += text
                     yield chunk({"content": text})
             done = await self.engine.wait(run)
-            settled = True
             try:
                 # The run's error, if it failed, is raised for the caller to tell in its shape.
                 result = self._result_of(done)
             finally:
                 await self.settle(run, request, done)
+                settled = True
         finally:
             if not settled:
                 self.settle_later(run, request)

@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the minutes."}
 KB_ANSWER = "An amber light with ERR-4471 means the fan failed [1]."
+RELEASE = threading.Event()
 # USD per million tokens of the test model.
 PRICE_IN, PRICE_OUT = 1000, 4000
 
@@ -104,6 +106,9 @@ def respond(body: dict[str, Any]) -> str | dict[str, Any]:
         return {"tool_call": {"name": "kb_search", "arguments": {"query": "ERR-4471 amber"}}}
     if "Mail the minutes" in text:
         return {"tool_call": {"name": "send_email", "arguments": EMAIL}}
+    if "Take your time" in text:
+        # Held until the test lets the answer go (the client has left by then).
+        assert RELEASE.wait(60), "the test never released the slow answer"
     return f"You said: {text}"
 
 
@@ -468,3 +473,40 @@ def test_usage_is_the_runs_and_the_usage_events(mai: tuple[str, OpenAIServer]) -
     cost = (kept.usage.prompt_tokens * PRICE_IN + kept.usage.completion_tokens * PRICE_OUT) / 1e6
     assert conversation["usage"]["cost_usd"] == pytest.approx(cost)
     assert cost > 0
+
+
+def test_a_stream_left_early_leaves_no_conversation(mai: tuple[str, OpenAIServer]) -> None:
+    base, _ = mai
+    token, key = _account(base, "leaver@example.com")
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
+    RELEASE.clear()
+    stream = client.chat.completions.create(
+        model="mai-assistant",
+        messages=[{"role": "user", "content": "Take your time"}],
+        stream=True,
+    )
+    conversation_id = stream.response.headers["X-MAI-Conversation-ID"]
+    first = next(iter(stream))
+    assert first.choices[0].delta.role == "assistant"
+    stream.close()
+    # The run goes on without the client, on its temporary thread...
+    assert conversation_id in _conversation_ids(base, token)
+    RELEASE.set()
+    # ...which is deleted once the run ends.
+    deadline = time.monotonic() + 60
+    while conversation_id in _conversation_ids(base, token):
+        assert time.monotonic() < deadline, "the temporary thread outlived its run"
+        time.sleep(0.2)
+    run_id = stream.response.headers["X-MAI-Run-ID"]
+    report_deadline = time.monotonic() + 30
+    while True:
+        report = httpx.get(
+            f"{base}/api/v1/analytics/usage",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        if report["totals"]["turns"] == 1:
+            break
+        assert time.monotonic() < report_deadline, (run_id, report)
+        time.sleep(0.2)
+    assert report["totals"]["completed"] == 1
