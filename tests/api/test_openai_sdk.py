@@ -158,7 +158,8 @@ def mai(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        # A ceiling, not a wait: a loaded CI machine can take over a minute to start it.
+        deadline = time.monotonic() + 180
         while True:
             assert process.poll() is None, log.read_text()
             try:
