@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.api.errors import OPENAI_PREFIX, error_body, openai_error_body
 
 # Room for the multipart framing and form fields around an upload of the maximum size.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
@@ -70,8 +70,14 @@ class RequestLimitMiddleware:
         self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
     ) -> None:
         request_id = scope.get("state", {}).get("request_id")
+        body = (
+            # OpenAI's clients read their own error shape on the OpenAI-compatible API.
+            openai_error_body(status, code, detail)
+            if str(scope.get("path", "")).startswith(OPENAI_PREFIX)
+            else error_body(code, detail, str(request_id) if request_id is not None else None)
+        )
         response = JSONResponse(
-            error_body(code, detail, str(request_id) if request_id is not None else None),
+            body,
             status_code=status,
             # The rest of the body is not read: the connection cannot be reused.
             headers={"Connection": "close"},

@@ -43,6 +43,8 @@ class RunOutcome:
     graph_id: str = "assistant"
     # Tokens the assistant's long-term memory step used, apart from the answer's.
     memory_usage: Mapping[str, int] | None = None
+    # The caller's own end-user id (OpenAI's `user`), from the run's metadata.
+    end_user: str | None = None
 
 
 RunHook = Callable[[RunOutcome], Awaitable[None]]

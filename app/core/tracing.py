@@ -144,6 +144,7 @@ class Tracing:
         conversation_id: str,
         model: str | None,
         input: Any = None,
+        end_user: str | None = None,
     ) -> Iterator[RunTrace]:
         """Open the trace of one run around the graph's execution (a no-op when disabled).
 
@@ -157,7 +158,9 @@ class Tracing:
             return
         with contextlib.ExitStack() as stack:
             try:
-                trace = self._open(stack, graph, run_id, user_id, conversation_id, model, input)
+                trace = self._open(
+                    stack, graph, run_id, user_id, conversation_id, model, input, end_user
+                )
             except Exception:
                 log.warning("tracing_start_failed", run_id=run_id, exc_info=True)
                 stack.close()
@@ -173,10 +176,14 @@ class Tracing:
         conversation_id: str,
         model: str | None,
         input: Any,
+        end_user: str | None = None,
     ) -> RunTrace:
         assert self.client is not None
         tags = [f"graph:{graph}"] + ([f"model:{model}"[:_MAX_ATTRIBUTE]] if model else [])
         metadata = {"run_id": run_id, "graph": graph, "model": model or "unknown"}
+        if end_user:
+            # The client's own end user (OpenAI's `user`): who the run was for, past MAI's user.
+            metadata["end_user"] = end_user[:_MAX_ATTRIBUTE]
         from langfuse import propagate_attributes
         from langfuse.langchain import CallbackHandler
 

@@ -112,6 +112,15 @@ def _sums(row: Any) -> UsageSums:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationSums:
+    """Tokens and cost of one conversation's turns (their memory steps too)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 class UsageRepository:
     """Reads and writes usage events within one session."""
 
@@ -141,6 +150,29 @@ class UsageRepository:
             UsageFilter(start, end, user_id),
         ).where(_USES_TOKENS)
         return int(await self.session.scalar(query) or 0)
+
+    async def by_conversation(
+        self, conversation_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ConversationSums]:
+        """Token and cost sums of the retained events of these conversations (absent: none)."""
+        if not conversation_ids:
+            return {}
+        query = (
+            select(
+                UsageEvent.conversation_id,
+                func.coalesce(func.sum(UsageEvent.input_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.output_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.cost_usd), 0.0),
+            )
+            .where(UsageEvent.conversation_id.in_(list(conversation_ids)), _USES_TOKENS)
+            .group_by(UsageEvent.conversation_id)
+        )
+        rows = (await self.session.execute(query)).all()
+        return {
+            row[0]: ConversationSums(int(row[1]), int(row[2]), float(row[3]))
+            for row in rows
+            if row[0] is not None
+        }
 
     async def totals(self, scope: UsageFilter) -> UsageSums:
         """Counts and sums over the scope."""

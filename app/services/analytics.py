@@ -227,8 +227,10 @@ class AnalyticsService:
         tools: Iterable[Mapping[str, Any]] = (),
         streamed: bool = False,
         error_code: str | None = None,
+        end_user: str | None = None,
     ) -> UsageEvent | None:
-        """Record one agent turn (tokens summed over its model calls) with its cost.
+        """Record one agent turn (tokens summed over its model calls) with its cost; the
+        caller's end-user id (OpenAI's `user`) goes in its details.
 
         Never raises for a database failure: the turn's answer matters more than its meter; the
         failure is logged and None returned.
@@ -249,7 +251,7 @@ class AnalyticsService:
             tools=tool_uses(tools),
             status=UsageStatus(status).value,
             error_code=error_code,
-            details={},
+            details={"end_user": end_user} if end_user else {},
         )
         if event.cost_usd > 0:
             record_cost(event.model or "unknown", event.cost_usd)
@@ -531,6 +533,7 @@ def install_usage_recording(resources: Resources) -> None:
             status=status,
             streamed=outcome.streamed,
             error_code=outcome.error_code,
+            end_user=outcome.end_user,
         )
         if outcome.memory_usage:
             await AnalyticsService(resources).record_memory_step(

@@ -10,6 +10,7 @@ from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.models import Conversation, Message
 from app.repositories.conversations import ConversationRepository, MessageRepository
+from app.repositories.usage import ConversationSums, UsageRepository
 
 log = get_logger(__name__)
 
@@ -27,6 +28,13 @@ class ConversationService:
             return await ConversationRepository(session).list_for_user(
                 self.user_id, limit=limit, offset=offset
             )
+
+    async def usage(
+        self, conversation_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ConversationSums]:
+        """Tokens and cost of each conversation, from its usage events (from every API)."""
+        async with self.resources.sessionmaker() as session:
+            return await UsageRepository(session).by_conversation(conversation_ids)
 
     async def get(self, conversation_id: uuid.UUID) -> tuple[Conversation, Sequence[Message]]:
         """The conversation and its messages in order (from the app database, not checkpoints)."""

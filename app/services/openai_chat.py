@@ -4,11 +4,15 @@ as one run on the run engine, and its result or events told in OpenAI's shapes.
 A completion with a session (the `X-Session-ID` header or `metadata.conversation_id`) is a turn
 of that MAI conversation, created on first use and owned by the caller: only the last user
 message is new, the graph keeps the history. Without a session the request's messages are the
-whole conversation, run on a thread of its own, so stateless clients work unchanged.
+whole conversation, run on a temporary thread that is deleted once the run ended (its usage
+event stays), so stateless clients work unchanged and leave no conversation behind. A temporary
+thread that pauses for an approval is kept: the decision resumes it, and the client goes on
+with its id as the session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -17,19 +21,26 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.errors import BadRequest, Conflict, MAIError, NotFound
+from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.core.run_events import END_EVENT
 from app.models import AgentRun, Conversation, MultitaskStrategy, RunStatus
 from app.repositories.approvals import ApprovalRepository
 from app.repositories.conversations import ConversationRepository
 from app.services.agent import AgentService
+from app.services.conversations import ConversationService
 from app.services.runs import RunEngine, RunRequest, title_from
 
 # Session ids that are not a conversation of the caller's name one derived from the user and
 # the id, so two users sending the same id never share a conversation.
 SESSION_NAMESPACE = uuid.UUID("6f0f7c8e-3f4b-4a52-9b7e-6d1c2a9e0b15")
 CHAT_ROLES = ("system", "developer", "user", "assistant")
+
+log = get_logger(__name__)
+# Deletions of temporary threads whose stream the client left before the run ended (kept
+# referenced until done, so they are not collected mid-way).
+_discards: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,8 @@ class ChatRequest:
     session_id: str | None = None
     streamed: bool = False
     llm_params: dict[str, Any] = field(default_factory=dict)
+    # OpenAI's `user`: the client's id for its own end user, kept with the run for attribution.
+    end_user: str | None = None
     # The answer of the session's last turn, finished after an approval the client never saw
     # (its response was the approval notice): given before this turn's answer.
     earlier: str = ""
@@ -58,6 +71,11 @@ class ChatRequest:
     def last_user_message(self) -> str:
         """The new input of the turn."""
         return self.messages[-1].content
+
+    @property
+    def temporary(self) -> bool:
+        """Without a session the run's thread only lives as long as the run."""
+        return self.session_id is None
 
 
 def text_of(content: Any, position: int) -> str:
@@ -168,6 +186,7 @@ class OpenAIChatService:
         session runs a turn or waits on an approval."""
         check_messages(request.messages)
         context = {"llm_params": request.llm_params} if request.llm_params else None
+        config = {"metadata": {"end_user": request.end_user}} if request.end_user else None
         thread_id: uuid.UUID | None = None
         if request.session_id is not None:
             thread_id = await self._session_thread(user_id, request)
@@ -193,6 +212,7 @@ class OpenAIChatService:
                     input=payload,
                     multitask_strategy=MultitaskStrategy.reject,
                     streamed=request.streamed,
+                    config=config,
                     context=context,
                     title=title_from(request.last_user_message),
                 ),
@@ -281,8 +301,15 @@ class OpenAIChatService:
         self, run: AgentRun, request: ChatRequest, base_url: str
     ) -> dict[str, Any]:
         """Wait for the run; its answer as a `chat.completion` (or its error raised)."""
-        done = await self.engine.wait(run)
-        result = self._result_of(done)
+        try:
+            done = await self.engine.wait(run)
+        except BaseException:
+            self.settle_later(run, request)
+            raise
+        try:
+            result = self._result_of(done)
+        finally:
+            await self.settle(run, request, done)
         usage = usage_json(result)
         return {
             "id": str(run.id),
@@ -295,7 +322,8 @@ class OpenAIChatService:
                     "index": 0,
                     "message": {
                         "role": "assistant",
-                        "content": request.earlier + content_of(result, self._base(base_url)),
+                        "content": request.earlier
+                        + content_of(result, self._base(base_url), request),
                         "refusal": None,
                     },
                     "logprobs": None,
@@ -303,8 +331,30 @@ class OpenAIChatService:
                 }
             ],
             "usage": usage,
-            "mai": extension_of(result, request.session_id),
+            "mai": extension_of(result, request),
         }
+
+    async def settle(self, run: AgentRun, request: ChatRequest, done: AgentRun) -> None:
+        """Once the run ended: delete a temporary thread, unless it waits on an approval (the
+        decision resumes it there). A failure to delete is logged: the answer matters more."""
+        if not request.temporary or done.status == RunStatus.interrupted.value:
+            return
+        try:
+            await ConversationService(self.resources, run.user_id).delete(run.conversation_id)
+        except MAIError as error:
+            log.warning(
+                "temporary_thread_kept", conversation_id=str(run.conversation_id), error=error.code
+            )
+
+    def settle_later(self, run: AgentRun, request: ChatRequest) -> None:
+        """`settle` once the run ends, for a client that left its stream before."""
+
+        async def when_done() -> None:
+            await self.settle(run, request, await self.engine.wait(run))
+
+        task = asyncio.create_task(when_done(), name=f"openai-settle-{run.id}")
+        _discards.add(task)
+        task.add_done_callback(_discards.discard)
 
     def _result_of(self, done: AgentRun) -> dict[str, Any]:
         if done.status in (RunStatus.success.value, RunStatus.interrupted.value) and done.result:
@@ -314,10 +364,14 @@ class OpenAIChatService:
     def _base(self, base_url: str) -> str:
         return (self.settings.openai_public_url or base_url).rstrip("/")
 
-    async def opened(self, run: AgentRun) -> AsyncIterator[Any]:
+    async def opened(self, run: AgentRun, request: ChatRequest) -> AsyncIterator[Any]:
         """The run's events once it started (a run that cannot start raises its error, so the
         client gets an HTTP error instead of a stream holding one)."""
-        return await AgentService(self.resources).opened_stream(run)
+        try:
+            return await AgentService(self.resources).opened_stream(run)
+        except BaseException:
+            self.settle_later(run, request)
+            raise
 
     async def chunks(
         self,
@@ -347,25 +401,35 @@ class OpenAIChatService:
                 body["usage"] = None
             return body
 
-        yield chunk({"role": "assistant", "content": ""})
-        if request.earlier:
-            yield chunk({"content": request.earlier})
-        sent = ""
-        async for item in events:
-            if item.event == END_EVENT:
-                break
-            text = token_text(item.event, item.data)
-            if text:
-                sent += text
-                yield chunk({"content": text})
-        # The run's error, if it failed, is raised for the caller to tell in its own shape.
-        result = self._result_of(await self.engine.wait(run))
-        full = content_of(result, self._base(base_url))
+        settled = False
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            if request.earlier:
+                yield chunk({"content": request.earlier})
+            sent = ""
+            async for item in events:
+                if item.event == END_EVENT:
+                    break
+                text = token_text(item.event, item.data)
+                if text:
+                    sent += text
+                    yield chunk({"content": text})
+            done = await self.engine.wait(run)
+            try:
+                # The run's error, if it failed, is raised for the caller to tell in its shape.
+                result = self._result_of(done)
+            finally:
+                await self.settle(run, request, done)
+                settled = True
+        finally:
+            if not settled:
+                self.settle_later(run, request)
+        full = content_of(result, self._base(base_url), request)
         rest = full[len(sent) :] if full.startswith(sent) else ("\n\n" + full if sent else full)
         if rest:
             yield chunk({"content": rest})
         final = chunk({}, "stop")
-        final["mai"] = extension_of(result, request.session_id)
+        final["mai"] = extension_of(result, request)
         yield final
         if include_usage:
             yield {**chunk({}), "choices": [], "usage": usage_json(result)}
@@ -412,8 +476,11 @@ def sources_of(citations: Sequence[Mapping[str, Any]]) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
-def approval_notice(approvals: Sequence[Mapping[str, Any]], base_url: str) -> str:
-    """What awaits approval and where to decide it."""
+def approval_notice(
+    approvals: Sequence[Mapping[str, Any]], base_url: str, session_hint: str | None = None
+) -> str:
+    """What awaits approval and where to decide it (and, for a request without a session,
+    the session id that continues its conversation)."""
     lines = ["Before I go on, this needs your approval:"]
     for approval in approvals:
         args = json.dumps(approval.get("args") or {}, ensure_ascii=False, sort_keys=True)
@@ -422,23 +489,44 @@ def approval_notice(approvals: Sequence[Mapping[str, Any]], base_url: str) -> st
             f"- {approval.get('tool')} {args}: approval {approval.get('id')}; approve with "
             f"POST {url}/approve or reject with POST {url}/reject."
         )
-    lines.append("Send your next message once it is decided.")
+    if session_hint is None:
+        lines.append("Send your next message once it is decided.")
+    else:
+        lines.append(
+            f"Send your next message with the header X-Session-ID: {session_hint} once it is "
+            "decided, to get the answer and go on with this conversation."
+        )
     return "\n".join(lines)
 
 
-def content_of(result: Mapping[str, Any], base_url: str) -> str:
+def session_of(result: Mapping[str, Any], request: ChatRequest) -> str | None:
+    """The session that continues the conversation: the request's, or for a temporary thread
+    kept for its approval, the thread's id."""
+    if request.session_id is not None:
+        return request.session_id
+    if result.get("status") == "awaiting_approval" and result.get("conversation_id"):
+        return str(result["conversation_id"])
+    return None
+
+
+def content_of(result: Mapping[str, Any], base_url: str, request: ChatRequest | None = None) -> str:
     """The assistant message: the answer with its sources, or the approval notice."""
     if result.get("status") == "awaiting_approval":
-        return approval_notice(result.get("approvals") or [], base_url)
+        hint = session_of(result, request) if request is not None and request.temporary else None
+        return approval_notice(result.get("approvals") or [], base_url, hint)
     return str(result.get("answer") or "") + sources_of(result.get("citations") or [])
 
 
-def extension_of(result: Mapping[str, Any], session_id: str | None) -> dict[str, Any]:
-    """The `mai` extension field: the run, conversation, tools, citations and approvals."""
+def extension_of(result: Mapping[str, Any], request: ChatRequest) -> dict[str, Any]:
+    """The `mai` extension field: the run, conversation (`temporary` when it was deleted after
+    the run), session, end user, tools, citations and approvals."""
+    session_id = session_of(result, request)
     return {
         "run_id": result.get("run_id"),
         "conversation_id": result.get("conversation_id"),
+        "temporary": session_id is None,
         "session_id": session_id,
+        "user": request.end_user,
         "status": result.get("status"),
         "tool_calls": result.get("tool_calls") or [],
         "citations": result.get("citations") or [],

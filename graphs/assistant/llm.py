@@ -60,17 +60,29 @@ def _openai_model(
 
 
 async def chat_model(context: Context) -> BaseChatModel:
-    """The model for this run: `context.llm`, else a ChatOpenAI for `context.llm_base_url`."""
+    """The model for this run: `context.llm`, else a ChatOpenAI for `context.llm_base_url`;
+    with the client's end-user id (`llm_params["user"]`) on every call when there is one."""
     if context.llm is not None:
-        return context.llm
+        return for_end_user(context.llm, context.llm_params.get("user"))
     model = context.model or await first_model(context.llm_base_url, context.llm_api_key)
-    return _openai_model(
+    llm = _openai_model(
         context.llm_base_url,
         model,
         context.llm_api_key,
         context.llm_timeout_seconds,
         context.llm_max_retries,
     )
+    return for_end_user(llm, context.llm_params.get("user"))
+
+
+def for_end_user(llm: BaseChatModel, user: object) -> BaseChatModel:
+    """The model sending OpenAI's `user` field (the id a client gives its own end user, for
+    the provider's abuse monitoring and attribution) with each request, where the model class
+    takes extra request fields (ChatOpenAI's `model_kwargs`); the model unchanged otherwise."""
+    if not user or "model_kwargs" not in type(llm).model_fields:
+        return llm
+    extra = dict(getattr(llm, "model_kwargs", None) or {})
+    return llm.model_copy(update={"model_kwargs": {**extra, "user": str(user)}})
 
 
 # The sampling settings a run may set on its answering call, by chat model field name.

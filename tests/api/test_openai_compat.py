@@ -3,6 +3,7 @@ streamed), sessions and stateless history, tools and approvals, errors in OpenAI
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -59,6 +60,56 @@ def assert_openai_error(response: httpx.Response, status: int, code: str) -> dic
     return dict(error)
 
 
+async def usage_event_of(agent: Any, run_id: str) -> Any:
+    """The agent-turn usage event of a run, once the engine's hook recorded it."""
+    from sqlalchemy import select
+
+    from app.models import UsageEvent
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        async with agent.resources.sessionmaker() as session:
+            found = (
+                (
+                    await session.execute(
+                        select(UsageEvent).where(
+                            UsageEvent.run_id == run_id, UsageEvent.kind == "agent_turn"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if found:
+            [event] = found
+            return event
+        assert asyncio.get_running_loop().time() < deadline, f"no usage event for run {run_id}"
+        await asyncio.sleep(0.05)
+
+
+async def assert_no_conversation(agent: Any, conversation_id: str) -> None:
+    """Neither the conversation nor its run, messages or checkpoints are left."""
+    detail = await agent.client.get(
+        f"{CONVERSATIONS}/{conversation_id}", headers=agent.user.headers
+    )
+    assert detail.status_code == 404, detail.text
+    listed = (await agent.client.get(CONVERSATIONS, headers=agent.user.headers)).json()
+    assert conversation_id not in [c["id"] for c in listed["items"]]
+    async with agent.resources.sessionmaker() as session:
+        from sqlalchemy import func, select
+
+        runs = await session.scalar(
+            select(func.count())
+            .select_from(AgentRun)
+            .where(AgentRun.conversation_id == uuid.UUID(conversation_id))
+        )
+    assert runs == 0
+    checkpoint = await agent.resources.checkpointer.aget_tuple(
+        {"configurable": {"thread_id": conversation_id, "checkpoint_ns": ""}}
+    )
+    assert checkpoint is None
+
+
 async def test_models_lists_the_offered_agents(start_agent: StartAgent) -> None:
     agent = await start_agent(scripted())
     response = await agent.client.get(MODELS, headers=agent.user.headers)
@@ -113,20 +164,21 @@ async def test_completion_answers_with_the_run_as_a_chat_completion(
     assert choice["finish_reason"] == "stop"
     assert body["mai"]["status"] == "completed"
     assert body["mai"]["session_id"] is None
+    assert body["mai"]["temporary"] is True
     assert "X-Session-ID" not in response.headers
 
-    async with agent.resources.sessionmaker() as session:
-        run = await session.get(AgentRun, uuid.UUID(body["id"]))
-        assert run is not None
-        assert run.status == "success"
-        assert str(run.conversation_id) == body["mai"]["conversation_id"]
-        usage = run.usage
+    # The run was the engine's: its usage event names it, with the tokens it answered.
+    event = await usage_event_of(agent, body["id"])
+    assert str(event.conversation_id) == body["mai"]["conversation_id"]
+    assert event.status == "completed"
     assert body["usage"] == {
-        "prompt_tokens": usage["input_tokens"],
-        "completion_tokens": usage["output_tokens"],
-        "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+        "prompt_tokens": event.input_tokens,
+        "completion_tokens": event.output_tokens,
+        "total_tokens": event.input_tokens + event.output_tokens,
     }
     assert body["usage"]["prompt_tokens"] > 0
+    # Without a session the thread was temporary: no conversation is left for the caller.
+    await assert_no_conversation(agent, body["mai"]["conversation_id"])
 
 
 async def test_stateless_request_is_the_whole_conversation(start_agent: StartAgent) -> None:
@@ -150,6 +202,52 @@ async def test_stateless_request_is_the_whole_conversation(start_agent: StartAge
     assert "My name is Ada." in answering
     assert "Nice to meet you, Ada." in answering
     assert "What is my name?" in answering
+    await assert_no_conversation(agent, response.json()["mai"]["conversation_id"])
+
+
+async def test_a_stateless_stream_leaves_no_conversation(start_agent: StartAgent) -> None:
+    agent = await start_agent(scripted(*direct("Streamed and gone.")))
+    response = await agent.client.post(
+        COMPLETIONS,
+        json=user_says("Stream it", stream=True, stream_options={"include_usage": True}),
+        headers=agent.user.headers,
+    )
+    assert response.status_code == 200, response.text
+    chunks, done = chunks_of(response.text)
+    assert done
+    final = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]][-1]
+    assert final["mai"]["temporary"] is True
+    event = await usage_event_of(agent, chunks[0]["id"])
+    assert chunks[-1]["usage"]["completion_tokens"] == event.output_tokens
+    assert event.streamed is True
+    await assert_no_conversation(agent, final["mai"]["conversation_id"])
+
+
+async def test_user_goes_with_the_run(start_agent: StartAgent) -> None:
+    agent = await start_agent(scripted(*direct("Hello, end user.")))
+    response = await agent.client.post(
+        COMPLETIONS,
+        json=user_says("Hi", user="end-user-7"),
+        headers={**agent.user.headers, "X-Session-ID": "attributed"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mai"]["user"] == "end-user-7"
+    async with agent.resources.sessionmaker() as session:
+        run = await session.get(AgentRun, uuid.UUID(body["id"]))
+        assert run is not None
+        assert run.config["metadata"]["end_user"] == "end-user-7"
+        assert run.context["llm_params"]["user"] == "end-user-7"
+    event = await usage_event_of(agent, body["id"])
+    assert event.details == {"end_user": "end-user-7"}
+    # Without `user`, nothing is attributed.
+    plain = scripted(*direct("Hello."))
+    agent.model.respond = lambda messages: plain._next(messages)
+    anonymous = await agent.client.post(
+        COMPLETIONS, json=user_says("Hi"), headers={**agent.user.headers, "X-Session-ID": "plain"}
+    )
+    assert anonymous.json()["mai"]["user"] is None
+    assert (await usage_event_of(agent, anonymous.json()["id"])).details == {}
 
 
 async def test_session_continues_one_conversation(start_agent: StartAgent) -> None:
@@ -190,6 +288,23 @@ async def test_session_continues_one_conversation(start_agent: StartAgent) -> No
         ("assistant", "Your name is Ada."),
     ]
     assert detail["title"] == "My name is Ada."
+    # The conversation shows what its turns used, once their usage events are recorded.
+    for turn in (first, second):
+        await usage_event_of(agent, turn.json()["id"])
+    used = {
+        key: first.json()["usage"][key] + second.json()["usage"][key]
+        for key in ("prompt_tokens", "completion_tokens")
+    }
+    listed = (await agent.client.get(CONVERSATIONS, headers=agent.user.headers)).json()
+    [item] = [c for c in listed["items"] if c["id"] == conversation_id]
+    detail = (
+        await agent.client.get(f"{CONVERSATIONS}/{conversation_id}", headers=agent.user.headers)
+    ).json()
+    for shown in (item["usage"], detail["usage"]):
+        assert (shown["input_tokens"], shown["output_tokens"]) == (
+            used["prompt_tokens"],
+            used["completion_tokens"],
+        )
 
     # metadata.conversation_id names the same session; a conversation id continues it too.
     third_model = scripted(*direct("Still Ada."))
@@ -344,6 +459,47 @@ async def test_a_pause_for_approval_says_what_to_decide_and_where(
     assert later.json()["choices"][0]["message"]["content"] == "Bye."
 
 
+async def test_a_stateless_pause_keeps_its_thread_as_the_session(start_agent: StartAgent) -> None:
+    agent = await start_agent(
+        scripted(
+            {"route": "tools"},
+            ask_tools(tool_call("send_email", EMAIL), content="Mailing Ada."),
+            "I sent the minutes to Ada.",
+            *direct("You are welcome."),
+        ),
+        approval_sweep_seconds=3600,
+    )
+    response = await agent.client.post(
+        COMPLETIONS, json=user_says("Mail the minutes to Ada"), headers=agent.user.headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["choices"][0]["finish_reason"] == "stop"
+    [approval] = body["mai"]["approvals"]
+    conversation_id = body["mai"]["conversation_id"]
+    # The approval needs the thread: it is kept, and named as the session to go on with.
+    assert body["mai"]["temporary"] is False
+    assert body["mai"]["session_id"] == conversation_id
+    assert f"X-Session-ID: {conversation_id}" in body["choices"][0]["message"]["content"]
+    kept = await agent.client.get(f"{CONVERSATIONS}/{conversation_id}", headers=agent.user.headers)
+    assert kept.status_code == 200, kept.text
+
+    decided = await agent.client.post(
+        f"/api/v1/approvals/{approval['id']}/approve", json={}, headers=agent.user.headers
+    )
+    assert decided.status_code == 200, decided.text
+    after = await agent.client.post(
+        COMPLETIONS,
+        json=user_says("Thanks"),
+        headers={**agent.user.headers, "X-Session-ID": conversation_id},
+    )
+    assert after.status_code == 200, after.text
+    assert after.json()["choices"][0]["message"]["content"] == (
+        "After your approval: I sent the minutes to Ada.\n\nYou are welcome."
+    )
+    assert after.json()["mai"]["conversation_id"] == conversation_id
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code", "param"),
     [
@@ -409,7 +565,7 @@ async def test_oversized_and_malformed_bodies(start_agent: StartAgent) -> None:
     huge = await agent.client.post(
         COMPLETIONS, json=user_says("x" * 200_000), headers=agent.user.headers
     )
-    assert_openai_error(huge, 413, "request_too_large")
+    assert assert_openai_error(huge, 413, "payload_too_large")["param"] == "messages"
     broken = await agent.client.post(
         COMPLETIONS,
         content=b"{not json",
@@ -422,6 +578,16 @@ async def test_oversized_and_malformed_bodies(start_agent: StartAgent) -> None:
         COMPLETIONS, json=user_says("a\u0000b"), headers=agent.user.headers
     )
     assert_openai_error(nul, 400, "nul_character")
+
+
+async def test_a_ten_megabyte_body_is_413_by_default(start_agent: StartAgent) -> None:
+    agent = await start_agent(scripted())
+    huge = await agent.client.post(
+        COMPLETIONS, json=user_says("x" * 10_000_000), headers=agent.user.headers
+    )
+    # Refused before any route runs (over MAI_MAX_BODY_BYTES), in OpenAI's shape all the same.
+    assert_openai_error(huge, 413, "payload_too_large")
+    assert agent.model.calls == []
 
 
 async def test_a_busy_session_is_a_conflict(start_agent: StartAgent) -> None:

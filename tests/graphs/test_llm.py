@@ -46,3 +46,39 @@ async def test_a_server_listing_no_models_is_an_api_status_error(
     http_server.json("GET", "/v1/models", {"object": "list", "data": []})
     with pytest.raises(openai.APIStatusError, match="lists no models; set MAI_LLM_MODEL"):
         await first_model(f"{http_server.url}/v1", None)
+
+
+async def test_the_end_user_goes_with_every_request(http_server: LocalServer) -> None:
+    http_server.json(
+        "POST",
+        "/v1/chat/completions",
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hello."},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        },
+    )
+    base = f"{http_server.url}/v1"
+    attributed = await chat_model(
+        Context(llm_base_url=base, model="m", llm_params={"user": "end-user-7", "top_p": 0.5})
+    )
+    assert (await attributed.ainvoke("hi")).content == "Hello."
+    assert http_server.requests[-1].json()["user"] == "end-user-7"
+    # Only `user`: sampling settings are for the answering call alone (with_sampling).
+    assert "top_p" not in http_server.requests[-1].json()
+    # The shared model is left as it was: a run without `user` sends none.
+    plain = await chat_model(Context(llm_base_url=base, model="m"))
+    await plain.ainvoke("hi")
+    assert "user" not in http_server.requests[-1].json()
+    # A model without extra request fields (the scripted fake) is used as it is.
+    fake = scripted("hi")
+    assert await chat_model(Context(llm=fake, llm_params={"user": "end-user-7"})) is fake

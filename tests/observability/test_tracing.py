@@ -176,6 +176,30 @@ async def test_a_failed_run_is_traced_as_an_error(
     assert root["user.id"] == agent.user.id
 
 
+async def test_an_openai_completions_user_is_on_its_trace(
+    trace_collector: TraceCollector, start_agent: StartAgent
+) -> None:
+    agent = await start_agent(
+        scripted({"route": "direct"}, "Hello."), **langfuse_settings(trace_collector.url)
+    )
+    spans = capture(agent)
+    response = await agent.client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "mai-assistant",
+            "messages": [{"role": "user", "content": "hi"}],
+            "user": "end-user-7",
+        },
+        headers=agent.user.headers,
+    )
+    assert response.status_code == 200, response.text
+    trace = await run_spans(spans, response.json()["id"])
+    for span in trace:
+        attrs = attributes(span)
+        assert json.loads(attrs["langfuse.trace.metadata.end_user"]) == "end-user-7", span.name
+        assert attrs["user.id"] == agent.user.id
+
+
 async def test_tracing_is_off_without_a_public_key(start_agent: StartAgent) -> None:
     agent = await start_agent(scripted(*tool_turn()), langfuse_public_key=None)
     tracing = agent.resources.tracing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from app.api.schemas.feedback import MessageFeedbackOut
 from app.api.sse import relay_events, sse_response
 from app.api.streams import live_stream
 from app.models import Conversation, Message, MultitaskStrategy
+from app.repositories.usage import ConversationSums
 from app.services.agent import AgentService
 from app.services.conversations import ConversationService
 from app.services.feedback import feedback_on_messages
@@ -175,7 +177,9 @@ async def list_runs(
     return [RunOut.model_validate(await engine.describe(run)) for run in runs]
 
 
-def _conversation_out(conversation: Conversation, message_count: int) -> dict[str, Any]:
+def _conversation_out(
+    conversation: Conversation, message_count: int, usage: ConversationSums | None
+) -> dict[str, Any]:
     return {
         "id": conversation.id,
         "title": conversation.title,
@@ -184,6 +188,7 @@ def _conversation_out(conversation: Conversation, message_count: int) -> dict[st
         "last_activity_at": conversation.last_activity_at,
         "message_count": message_count,
         "running": conversation.active_run_id is not None,
+        "usage": dataclasses.asdict(usage or ConversationSums()),
     }
 
 
@@ -193,17 +198,24 @@ async def list_conversations(
 ) -> PageOut[ConversationOut]:
     """Your conversations, most recently active first."""
     items, total = await conversations.list(limit=page.limit, offset=page.offset)
+    usage = await conversations.usage([c.id for c, _ in items])
     return PageOut[ConversationOut](
-        items=[ConversationOut.model_validate(_conversation_out(c, n)) for c, n in items],
+        items=[
+            ConversationOut.model_validate(_conversation_out(c, n, usage.get(c.id)))
+            for c, n in items
+        ],
         total=total,
         limit=page.limit,
         offset=page.offset,
     )
 
 
-def _detail(conversation: Conversation, messages: Sequence[Message]) -> ConversationDetailOut:
+async def _detail(
+    conversation: Conversation, messages: Sequence[Message], conversations: ConversationService
+) -> ConversationDetailOut:
+    usage = (await conversations.usage([conversation.id])).get(conversation.id)
     return ConversationDetailOut.model_validate(
-        _conversation_out(conversation, len(messages))
+        _conversation_out(conversation, len(messages), usage)
         | {"messages": [MessageOut.model_validate(m) for m in messages]}
     )
 
@@ -227,7 +239,7 @@ async def read_conversation(
 ) -> ConversationDetailOut:
     """One conversation with its messages in order."""
     conversation, messages = await conversations.get(conversation_id)
-    return await _with_feedback(_detail(conversation, messages), conversations)
+    return await _with_feedback(await _detail(conversation, messages, conversations), conversations)
 
 
 @router.patch("/conversations/{conversation_id}")
@@ -237,7 +249,7 @@ async def update_conversation(
     """Rename a conversation."""
     await conversations.rename(conversation_id, body.title)
     conversation, messages = await conversations.get(conversation_id)
-    return await _with_feedback(_detail(conversation, messages), conversations)
+    return await _with_feedback(await _detail(conversation, messages, conversations), conversations)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)

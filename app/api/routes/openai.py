@@ -44,7 +44,6 @@ async def _limit_body(request: Request, resources: ResourcesDep) -> None:
     if too_large:
         raise PayloadTooLarge(
             f"The request body is over {limit} bytes (MAI_OPENAI_MAX_BODY_BYTES).",
-            code="request_too_large",
             meta={"param": "messages"},
         )
 
@@ -140,9 +139,11 @@ async def chat_completions(
 
     With `X-Session-ID` (or `metadata.conversation_id`) the turn continues that MAI
     conversation and only the last user message is new; without it the messages are the
-    whole conversation. The answer ends with its sources; a run that pauses for approval says
-    what awaits approval and where to decide. The `mai` field carries run, conversation,
-    tool calls, citations and approvals; `X-Session-ID` is echoed.
+    whole conversation, run on a temporary thread deleted after the answer. `user` goes
+    with the run (its metadata, the model calls, the usage event). The answer ends with its
+    sources; a run that pauses for approval says what awaits approval and where to decide.
+    The `mai` field carries run, conversation, tool calls, citations and approvals;
+    `X-Session-ID` is echoed.
     """
     _refuse_client_tools(body)
     chat = ChatRequest(
@@ -155,6 +156,7 @@ async def chat_completions(
         session_id=_session_of(body, session_header),
         streamed=body.stream,
         llm_params=_llm_params(body),
+        end_user=body.user or None,
     )
     run = await openai.start(user.id, chat)
     headers = {"X-MAI-Run-ID": str(run.id), "X-MAI-Conversation-ID": str(run.conversation_id)}
@@ -164,7 +166,7 @@ async def chat_completions(
     if not body.stream:
         completion = await openai.completion(run, chat, base_url)
         return JSONResponse(completion, headers=headers)
-    events = await openai.opened(run)
+    events = await openai.opened(run, chat)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     async def relay() -> AsyncIterator[ServerSentEvent]:

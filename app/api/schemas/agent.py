@@ -145,6 +145,14 @@ class RunOut(BaseModel):
     error: RunErrorOut | None = None
 
 
+class ConversationUsageOut(BaseModel):
+    """Tokens and cost of a conversation's turns (retained usage events)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 class ConversationOut(BaseModel):
     """A conversation in a list."""
 
@@ -157,6 +165,7 @@ class ConversationOut(BaseModel):
     last_activity_at: datetime
     message_count: int
     running: bool
+    usage: ConversationUsageOut = Field(default_factory=ConversationUsageOut)
 
 
 class MessageOut(BaseModel):

@@ -129,6 +129,12 @@ def graph_input(run: AgentRun) -> Any:
     return value
 
 
+def end_user_of(run: AgentRun) -> str | None:
+    """The caller's end-user id the run was started for (OpenAI's `user`), if any."""
+    value = ((run.config or {}).get("metadata") or {}).get("end_user")
+    return str(value) if value else None
+
+
 def trace_input(run: AgentRun) -> Any:
     """What a trace shows as the run's input: the user's words for a chat message, else the
     input (or resume command) as JSON."""
@@ -285,6 +291,7 @@ class RunExecutor:
             conversation_id=str(run.conversation_id),
             model=execution.model,
             input=trace_input(run),
+            end_user=end_user_of(run),
         ) as trace:
             execution.trace = trace
             trace_id = self.resources.tracing.trace_id_for(str(run.id))
@@ -373,6 +380,7 @@ class RunExecutor:
             started_at=now - timedelta(milliseconds=execution.elapsed_ms()),
             finished_at=now,
             graph_id=run.graph_id,
+            end_user=end_user_of(run),
         )
 
     async def _succeeded(self, execution: Execution) -> None:
