@@ -43,6 +43,8 @@ class RunOutcome:
     graph_id: str = "assistant"
     # Tokens the assistant's long-term memory step used, apart from the answer's.
     memory_usage: Mapping[str, int] | None = None
+    # The run continued from a command (a resume after a pause), not from new input.
+    resumed: bool = False
 
 
 RunHook = Callable[[RunOutcome], Awaitable[None]]

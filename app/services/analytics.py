@@ -233,8 +233,12 @@ class AnalyticsService:
         tools: Iterable[Mapping[str, Any]] = (),
         streamed: bool = False,
         error_code: str | None = None,
+        resumed: bool = False,
     ) -> UsageEvent | None:
         """Record one agent turn (tokens summed over its model calls) with its cost.
+
+        A run that pauses ends more than once: its pause (`awaiting_approval`) and its end
+        after a resume (`resumed`) are folded into one event per run.
 
         Never raises for a database failure: the turn's answer matters more than its meter; the
         failure is logged and None returned.
@@ -259,7 +263,7 @@ class AnalyticsService:
         )
         if event.cost_usd > 0:
             record_cost(event.model or "unknown", event.cost_usd)
-        if event.run_id is None:
+        if event.run_id is None or not (resumed or status == "awaiting_approval"):
             return await self._record(event)
         return await self._record_turn(event)
 
@@ -601,6 +605,7 @@ def install_usage_recording(resources: Resources) -> None:
             status=status,
             streamed=outcome.streamed,
             error_code=outcome.error_code,
+            resumed=outcome.resumed,
         )
         if outcome.memory_usage:
             await AnalyticsService(resources).record_memory_step(

@@ -373,6 +373,7 @@ class RunExecutor:
             started_at=now - timedelta(milliseconds=execution.elapsed_ms()),
             finished_at=now,
             graph_id=run.graph_id,
+            resumed=bool(run.command),
         )
 
     async def _succeeded(self, execution: Execution) -> None:
