@@ -46,11 +46,11 @@ from app.core.logging import configure_logging  # noqa: E402
 from app.models import User  # noqa: E402
 from app.repositories.vectors import (  # noqa: E402
     ChunkPoint,
-    QdrantIndex,
     VectorIndex,
     chunk_point_id,
 )
 from app.repositories.vectors_edge import EdgeIndex  # noqa: E402
+from app.repositories.vectors_qdrant import QdrantIndex  # noqa: E402
 from app.services.kb.chunking import SPECIAL_TOKENS, model_window  # noqa: E402
 from app.services.kb.embeddings import create_embedder  # noqa: E402
 from app.services.kb.parsing import parse_text  # noqa: E402

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -103,6 +103,16 @@ async def _plain(llm: BaseChatModel, schema: type[M], messages: Sequence[BaseMes
     return Answer(value, text_of(reply), error, add_usage(None, reply, messages))
 
 
+def _rejected_as_bad_request(error: Exception) -> bool:
+    """Whether the OpenAI client raised its 400. openai is a large import that a start does
+    not need: if no model client has loaded it yet, the error cannot be one of its own."""
+    if "openai" not in sys.modules:
+        return False
+    import openai
+
+    return isinstance(error, openai.BadRequestError)
+
+
 async def ask_structured(
     llm: BaseChatModel, schema: type[M], messages: Sequence[BaseMessage]
 ) -> Answer[M]:
@@ -115,8 +125,10 @@ async def ask_structured(
         result: Any = await runnable.ainvoke(list(messages), config=QUIET)
     except NotImplementedError:
         return await _plain(llm, schema, messages)
-    except openai.BadRequestError:
+    except Exception as rejection:
         # Servers without response_format / tool support reject the call: ask in plain text.
+        if not _rejected_as_bad_request(rejection):
+            raise
         return await _plain(llm, schema, messages)
     raw = result.get("raw") if isinstance(result, dict) else None
     usage = add_usage(None, raw, messages) if isinstance(raw, BaseMessage) else no_usage()

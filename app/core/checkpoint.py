@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from typing import Any
-
-import aiosqlite
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from typing import TYPE_CHECKING, Any
 
 from app.core.config import Settings
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
 # Any fixed key: serialises the checkpointer's schema migrations across processes starting at once.
 _SETUP_LOCK_KEY = 4_172_031_553
@@ -39,8 +35,15 @@ async def _try_setup_lock(conn: Any) -> bool:
 
 
 async def open_checkpointer(settings: Settings, stack: AsyncExitStack) -> BaseCheckpointSaver[Any]:
-    """Open the checkpointer for this deployment and register its cleanup on `stack`."""
+    """Open the checkpointer for this deployment and register its cleanup on `stack`.
+
+    Each backend's libraries are imported in its own branch: psycopg and its pool are a large
+    import that a start on SQLite does not need, and the other way round."""
     if settings.uses_postgres:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
         conninfo = settings.postgres_conninfo
         assert conninfo is not None
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -65,6 +68,9 @@ async def open_checkpointer(settings: Settings, stack: AsyncExitStack) -> BaseCh
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
         return AsyncPostgresSaver(pool)
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
     conn = await aiosqlite.connect(checkpoint_sqlite_path(settings), timeout=30)
     stack.push_async_callback(conn.close)
     await conn.execute("PRAGMA busy_timeout=30000")

@@ -1,10 +1,16 @@
-"""The graphs the service runs: every graph listed in langgraph.json, compiled at start with the
-service's checkpointer (and store), looked up by graph id."""
+"""The graphs the service runs: every graph listed in langgraph.json, compiled with the service's
+checkpointer (and store), looked up by graph id.
+
+The default graph is compiled at start, the others on first use: importing a graph's modules
+is a noticeable share of a start, and most deployments serve one graph. The first request for
+another graph (or the first listing of them all) compiles it, once.
+"""
 
 from __future__ import annotations
 
 import importlib
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,11 +70,67 @@ def _load(graph_id: str, source: str, root: Path) -> Any:
     return found
 
 
-class GraphRegistry:
-    """The compiled graphs by id."""
+def _compile(
+    graph_id: str,
+    source: str,
+    root: Path,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+    store: BaseStore | None,
+) -> GraphEntry:
+    loaded = _load(graph_id, source, root)
+    builder = getattr(loaded, "builder", loaded)
+    if not hasattr(builder, "compile"):
+        raise GraphConfigError(f"graph {graph_id!r}: {source} is not a StateGraph")
+    compiled = builder.compile(checkpointer=checkpointer, store=store, name=graph_id)
+    return GraphEntry(
+        graph_id=graph_id,
+        source=source,
+        graph=compiled,
+        context_schema=getattr(builder, "context_schema", None),
+    )
 
-    def __init__(self, entries: dict[str, GraphEntry]) -> None:
-        self.entries = entries
+
+class GraphRegistry:
+    """The graphs by id, each compiled once, at start or on first use."""
+
+    def __init__(
+        self,
+        entries: dict[str, GraphEntry],
+        sources: dict[str, str] | None = None,
+        *,
+        root: Path = PROJECT_ROOT,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        store: BaseStore | None = None,
+    ) -> None:
+        self._compiled = dict(entries)
+        self._sources = dict(sources or {})
+        self._root = root
+        self._checkpointer = checkpointer
+        self._store = store
+        # Once each, even when two threads (an API call, a `to_thread` helper) ask together.
+        self._lock = threading.Lock()
+
+    def _entry(self, graph_id: str) -> GraphEntry | None:
+        found = self._compiled.get(graph_id)
+        if found is not None or graph_id not in self._sources:
+            return found
+        with self._lock:
+            found = self._compiled.get(graph_id)
+            if found is None:
+                found = _compile(
+                    graph_id,
+                    self._sources[graph_id],
+                    self._root,
+                    self._checkpointer,
+                    self._store,
+                )
+                self._compiled[graph_id] = found
+            return found
+
+    @property
+    def entries(self) -> dict[str, GraphEntry]:
+        """Every graph, compiled (those not compiled yet are compiled now)."""
+        return {graph_id: entry for graph_id in self.ids() if (entry := self._entry(graph_id))}
 
     @classmethod
     def load(
@@ -76,33 +138,34 @@ class GraphRegistry:
         checkpointer: BaseCheckpointSaver[Any] | None,
         store: BaseStore | None = None,
         path: Path = DEFAULT_GRAPHS_FILE,
+        *,
+        eager: tuple[str, ...] | None = None,
     ) -> GraphRegistry:
-        """Import every listed graph and compile its builder with the checkpointer and store."""
-        entries: dict[str, GraphEntry] = {}
-        for graph_id, source in graph_sources(path).items():
-            loaded = _load(graph_id, source, path.parent)
-            builder = getattr(loaded, "builder", loaded)
-            if not hasattr(builder, "compile"):
-                raise GraphConfigError(f"graph {graph_id!r}: {source} is not a StateGraph")
-            compiled = builder.compile(checkpointer=checkpointer, store=store, name=graph_id)
-            entries[graph_id] = GraphEntry(
-                graph_id=graph_id,
-                source=source,
-                graph=compiled,
-                context_schema=getattr(builder, "context_schema", None),
-            )
-        return cls(entries)
+        """Compile the `eager` graphs now (default: all) and the others on first use.
+
+        Every listed module file must exist: a typo in langgraph.json stops the start."""
+        sources = graph_sources(path)
+        for graph_id, source in sources.items():
+            file_part = Path(source.partition(":")[0])
+            if not (file_part if file_part.is_absolute() else path.parent / file_part).exists():
+                raise GraphConfigError(f"graph {graph_id!r}: {file_part} does not exist")
+        entries = {
+            graph_id: _compile(graph_id, source, path.parent, checkpointer, store)
+            for graph_id, source in sources.items()
+            if eager is None or graph_id in eager
+        }
+        return cls(entries, sources, root=path.parent, checkpointer=checkpointer, store=store)
 
     def get(self, graph_id: str) -> GraphEntry:
         """The graph with this id (404 `graph_not_found`)."""
-        found = self.entries.get(graph_id)
+        found = self._entry(graph_id)
         if found is None:
             raise NotFound(
-                f"No graph {graph_id!r}; this server runs: {', '.join(sorted(self.entries))}.",
+                f"No graph {graph_id!r}; this server runs: {', '.join(self.ids())}.",
                 code="graph_not_found",
             )
         return found
 
     def ids(self) -> list[str]:
         """The ids of every served graph."""
-        return sorted(self.entries)
+        return sorted(set(self._sources) | set(self._compiled))

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from qdrant_client import AsyncQdrantClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.store.base import BaseStore
+    from qdrant_client import AsyncQdrantClient
 
     from app.core.graphs import GraphRegistry
     from app.core.llm import ChatModelProvider
@@ -91,6 +91,8 @@ def create_qdrant(settings: Settings) -> AsyncQdrantClient | None:
     """A client for the Qdrant server at MAI_QDRANT_URL; None selects the embedded engine."""
     if not settings.qdrant_url:
         return None
+    from qdrant_client import AsyncQdrantClient
+
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     # The version check would warn on every start while Qdrant is down; health reports it.
     return AsyncQdrantClient(

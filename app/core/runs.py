@@ -45,6 +45,8 @@ class RunOutcome:
     memory_usage: Mapping[str, int] | None = None
     # The caller's own end-user id (OpenAI's `user`), from the run's metadata.
     end_user: str | None = None
+    # The run continued from a command (a resume after a pause), not from new input.
+    resumed: bool = False
 
 
 RunHook = Callable[[RunOutcome], Awaitable[None]]

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiosqlite
 from langgraph.store.base import (
@@ -26,16 +26,16 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
 )
-from langgraph.store.postgres.aio import AsyncPostgresStore
-from langgraph.store.postgres.base import PostgresIndexConfig
-from langgraph.store.sqlite.aio import AsyncSqliteStore
-from langgraph.store.sqlite.base import SqliteIndexConfig
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from app.core.config import Settings, StartupError
 from app.core.logging import get_logger
 from app.core.metrics import MemoryOperation, record_memory_operations
+
+# Each backend's store is imported where it is opened: psycopg, and numpy behind sqlite-vec,
+# are large imports that a start does not need until memory opens.
+if TYPE_CHECKING:
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 log = get_logger(__name__)
 
@@ -258,6 +258,11 @@ async def open_memory_store(
     ttl = ttl_config(settings)
     store: AsyncPostgresStore | AsyncSqliteStore
     if settings.uses_postgres:
+        from langgraph.store.postgres.aio import AsyncPostgresStore
+        from langgraph.store.postgres.base import PostgresIndexConfig
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
         conninfo = settings.postgres_conninfo
         assert conninfo is not None
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -290,6 +295,9 @@ async def open_memory_store(
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
         store = AsyncPostgresStore(pool, index=pg_index, ttl=ttl)
     else:
+        from langgraph.store.sqlite.aio import AsyncSqliteStore
+        from langgraph.store.sqlite.base import SqliteIndexConfig
+
         conn = await connect_sqlite(store_sqlite_path(settings))
         stack.push_async_callback(conn.close)
         await conn.execute("PRAGMA busy_timeout=30000")

@@ -61,6 +61,9 @@ class UsageEvent(IdMixin, Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
+    # A turn that paused for approvals: milliseconds between each pause and its decision,
+    # summed (None: the turn never paused). `latency_ms` is the time the turn ran.
+    approval_wait_ms: Mapped[int | None] = mapped_column(Integer)
     streamed: Mapped[bool] = mapped_column(Boolean, default=False)
     tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(30))

@@ -1,18 +1,34 @@
-"""SQL for usage events: inserts, totals, time buckets, breakdowns and latency percentiles."""
+"""SQL for usage events: inserts, totals, time buckets, breakdowns and latency percentiles.
+
+Events older than MAI_USAGE_RETENTION_DAYS live on only as daily aggregates (`usage_daily`):
+counts, tokens and cost read both, so totals over long ranges stay right after pruning. A
+rolled-up day counts when its midnight falls in the range. Latency, tool and approval-wait
+figures need the events themselves and cover only the days still held as events.
+"""
 
 from __future__ import annotations
 
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, String, case, func, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    case,
+    func,
+    select,
+    true,
+    type_coerce,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import UsageEvent, UsageKind, UsageStatus
+from app.models import Approval, UsageDaily, UsageEvent, UsageKind, UsageStatus
 
 Granularity = Literal["day", "week", "month"]
 
@@ -39,6 +55,11 @@ class UsageSums:
     cost_usd: float = 0.0
     kb_uploads: int = 0
     kb_searches: int = 0
+
+    def __add__(self, other: UsageSums) -> UsageSums:
+        return UsageSums(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +119,57 @@ def _sum_columns() -> tuple[ColumnElement[Any], ...]:
     )
 
 
+_DAILY_TURN = UsageDaily.kind == UsageKind.agent_turn.value
+_DAILY_USES_TOKENS = UsageDaily.kind.in_([UsageKind.agent_turn.value, UsageKind.memory.value])
+
+
+def _events_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, UsageDaily.events), else_=0)), 0)
+
+
+def _daily_sum_columns() -> tuple[ColumnElement[Any], ...]:
+    """The same sums as `_sum_columns`, over daily aggregates (each row counts `events`)."""
+    status = UsageDaily.status
+    return (
+        _events_if(_DAILY_TURN).label("turns"),
+        _events_if(_DAILY_TURN & (status == UsageStatus.completed.value)).label("completed"),
+        _events_if(_DAILY_TURN & (status == UsageStatus.failed.value)).label("failed"),
+        _events_if(_DAILY_TURN & (status == UsageStatus.awaiting_approval.value)).label(
+            "awaiting_approval"
+        ),
+        func.coalesce(
+            func.sum(case((_DAILY_USES_TOKENS, UsageDaily.input_tokens), else_=0)), 0
+        ).label("input_tokens"),
+        func.coalesce(
+            func.sum(case((_DAILY_USES_TOKENS, UsageDaily.output_tokens), else_=0)), 0
+        ).label("output_tokens"),
+        func.coalesce(func.sum(UsageDaily.cost_usd), 0.0).label("cost_usd"),
+        _events_if(UsageDaily.kind == UsageKind.kb_upload.value).label("kb_uploads"),
+        _events_if(UsageDaily.kind == UsageKind.kb_search.value).label("kb_searches"),
+    )
+
+
+def _first_midnight(moment: datetime) -> date:
+    """The first UTC day whose midnight is at or after `moment`."""
+    moment = moment.astimezone(UTC)
+    day = moment.date()
+    return day if moment.time() == time() else day + timedelta(days=1)
+
+
+def _whole_days(start: datetime, end: datetime) -> tuple[str, str]:
+    """The rolled-up days ('YYYY-MM-DD', first included, last excluded) whose midnight is in
+    [start, end)."""
+    return _first_midnight(start).isoformat(), _first_midnight(end).isoformat()
+
+
+def _bucket_of(day: date, granularity: Granularity) -> date:
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    return day
+
+
 def _sums(row: Any) -> UsageSums:
     return UsageSums(
         turns=int(row.turns or 0),
@@ -137,6 +209,39 @@ class UsageRepository:
             query = query.where(UsageEvent.user_id == scope.user_id)
         return query
 
+    def _where_daily(self, query: Select[Any], scope: UsageFilter) -> Select[Any]:
+        first, last = _whole_days(scope.start, scope.end)
+        query = query.where(UsageDaily.day >= first, UsageDaily.day < last)
+        if scope.user_id is not None:
+            query = query.where(UsageDaily.user_id == scope.user_id)
+        return query
+
+    async def turn_of_run(self, run_id: str) -> UsageEvent | None:
+        """The agent-turn event already recorded for a run (a turn that paused), if any."""
+        query = (
+            select(UsageEvent)
+            .where(UsageEvent.run_id == run_id, _IS_TURN)
+            .order_by(UsageEvent.created_at)
+            .limit(1)
+        )
+        return (await self.session.scalars(query)).first()
+
+    async def approval_wait_ms(self, run_id: uuid.UUID) -> int | None:
+        """Milliseconds a run waited for people: per pause, from its request to its last
+        decision, summed over the decided pauses; None when no pause was decided."""
+        query = (
+            select(func.min(Approval.requested_at), func.max(Approval.decided_at))
+            .where(Approval.run_id == run_id)
+            .group_by(Approval.interrupt_id)
+            .having(func.count(Approval.decided_at) == func.count())
+        )
+        waits = [
+            (decided - requested).total_seconds() * 1000
+            for requested, decided in (await self.session.execute(query)).all()
+            if requested is not None and decided is not None
+        ]
+        return round(sum(waits)) if waits else None
+
     async def add(self, event: UsageEvent) -> UsageEvent:
         """Insert an event and flush."""
         self.session.add(event)
@@ -149,7 +254,13 @@ class UsageRepository:
             select(func.coalesce(func.sum(UsageEvent.input_tokens + UsageEvent.output_tokens), 0)),
             UsageFilter(start, end, user_id),
         ).where(_USES_TOKENS)
-        return int(await self.session.scalar(query) or 0)
+        daily = self._where_daily(
+            select(func.coalesce(func.sum(UsageDaily.input_tokens + UsageDaily.output_tokens), 0)),
+            UsageFilter(start, end, user_id),
+        ).where(_DAILY_USES_TOKENS)
+        return int(await self.session.scalar(query) or 0) + int(
+            await self.session.scalar(daily) or 0
+        )
 
     async def by_conversation(
         self, conversation_ids: Sequence[uuid.UUID]
@@ -177,7 +288,8 @@ class UsageRepository:
     async def totals(self, scope: UsageFilter) -> UsageSums:
         """Counts and sums over the scope."""
         row = (await self.session.execute(self._where(select(*_sum_columns()), scope))).one()
-        return _sums(row)
+        daily = self._where_daily(select(*_daily_sum_columns()), scope)
+        return _sums(row) + _sums((await self.session.execute(daily)).one())
 
     async def buckets(
         self, scope: UsageFilter, granularity: Granularity
@@ -189,8 +301,16 @@ class UsageRepository:
         query = (
             self._where(select(bucket, *_sum_columns()), scope).group_by(bucket).order_by(bucket)
         )
-        rows = (await self.session.execute(query)).all()
-        return [(date.fromisoformat(str(row.bucket)[:10]), _sums(row)) for row in rows]
+        found: dict[date, UsageSums] = {}
+        for row in (await self.session.execute(query)).all():
+            found[date.fromisoformat(str(row.bucket)[:10])] = _sums(row)
+        daily = self._where_daily(select(UsageDaily.day, *_daily_sum_columns()), scope).group_by(
+            UsageDaily.day
+        )
+        for row in (await self.session.execute(daily)).all():
+            day = _bucket_of(date.fromisoformat(str(row.day)), granularity)
+            found[day] = found.get(day, UsageSums()) + _sums(row)
+        return sorted(found.items())
 
     async def by_model(self, scope: UsageFilter) -> list[ModelSums]:
         """Agent-turn sums per model, most used first."""
@@ -212,8 +332,8 @@ class UsageRepository:
             .group_by(UsageEvent.model)
             .order_by(turns.desc(), UsageEvent.model)
         )
-        return [
-            ModelSums(
+        models = {
+            row.model: ModelSums(
                 model=row.model,
                 turns=int(row.turns),
                 failed=int(row.failed),
@@ -223,7 +343,31 @@ class UsageRepository:
                 avg_latency_ms=None if row.avg_latency_ms is None else float(row.avg_latency_ms),
             )
             for row in (await self.session.execute(query)).all()
-        ]
+        }
+        columns: tuple[Any, ...] = (
+            UsageDaily.model,
+            func.sum(UsageDaily.events).label("turns"),
+            _events_if(UsageDaily.status == UsageStatus.failed.value).label("failed"),
+            func.sum(UsageDaily.input_tokens).label("input_tokens"),
+            func.sum(UsageDaily.output_tokens).label("output_tokens"),
+            func.sum(UsageDaily.cost_usd).label("cost_usd"),
+        )
+        per_model = select(*columns)
+        daily = self._where_daily(per_model, scope).where(_DAILY_TURN).group_by(UsageDaily.model)
+        for row in (await self.session.execute(daily)).all():
+            name = row.model or None  # '' in the aggregates: a turn without a model
+            seen = models.get(name)
+            models[name] = ModelSums(
+                model=name,
+                turns=int(row.turns or 0) + (seen.turns if seen else 0),
+                failed=int(row.failed or 0) + (seen.failed if seen else 0),
+                input_tokens=int(row.input_tokens or 0) + (seen.input_tokens if seen else 0),
+                output_tokens=int(row.output_tokens or 0) + (seen.output_tokens if seen else 0),
+                cost_usd=float(row.cost_usd or 0.0) + (seen.cost_usd if seen else 0.0),
+                # Latency is known only for the turns still held as events.
+                avg_latency_ms=seen.avg_latency_ms if seen else None,
+            )
+        return sorted(models.values(), key=lambda m: (-m.turns, m.model or ""))
 
     async def tool_counts(self, scope: UsageFilter) -> list[tuple[str, str, int]]:
         """(tool name, status, calls) over the agent turns in the scope, unnested in SQL."""
@@ -254,13 +398,20 @@ class UsageRepository:
 
     async def active_users(self, scope: UsageFilter) -> int:
         """Distinct users with at least one event in the scope."""
-        query = self._where(select(func.count(func.distinct(UsageEvent.user_id))), scope)
-        return int(await self.session.scalar(query) or 0)
+        users = union(
+            self._where(select(UsageEvent.user_id), scope),
+            self._where_daily(select(UsageDaily.user_id), scope),
+        ).subquery()
+        return int(await self.session.scalar(select(func.count()).select_from(users)) or 0)
 
     async def percentiles(
-        self, scope: UsageFilter, column_name: Literal["latency_ms", "ttft_ms"], qs: Sequence[float]
+        self,
+        scope: UsageFilter,
+        column_name: Literal["latency_ms", "ttft_ms", "approval_wait_ms"],
+        qs: Sequence[float],
     ) -> dict[float, int | None]:
-        """Nearest-rank percentiles of completed turns' latency or time to first token."""
+        """Nearest-rank percentiles of completed turns' latency, time to first token or wait
+        for approvals."""
         column = getattr(UsageEvent, column_name)
         base = (
             self._where(select(column), scope)

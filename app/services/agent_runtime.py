@@ -17,6 +17,9 @@ from graphs.tools import ToolConfig, ToolRegistry, build_registry
 
 log = get_logger(__name__)
 
+# The graph MAI's own agent API runs.
+DEFAULT_GRAPH = "assistant"
+
 
 def build_tool_registry(resources: Resources) -> ToolRegistry:
     """The built-in tools configured from Settings (web search and HTTP APIs when set)."""
@@ -37,7 +40,7 @@ def build_tool_registry(resources: Resources) -> ToolRegistry:
 async def start_agent_runtime(
     resources: Resources, chat_model: BaseChatModel | None = None
 ) -> None:
-    """Open the checkpointer, compile every graph of langgraph.json with it, and start this
+    """Open the checkpointer, load the graphs of langgraph.json with it, and start this
     process's run worker (unless MAI_RUN_WORKERS_ENABLED is off: an API-only process).
 
     Cleanup goes on `resources.exit_stack`: at shutdown running runs get
@@ -49,13 +52,20 @@ async def start_agent_runtime(
     resources.checkpointer = await open_checkpointer(settings, stack)
     resources.chat_models = ChatModelProvider(settings, resources.http, chat_model)
     resources.tool_registry = build_tool_registry(resources)
+    # The default graph now; the others when first asked for (see GraphRegistry).
+    eager = (DEFAULT_GRAPH,)
     if settings.graphs_file is not None:
         resources.graphs = GraphRegistry.load(
-            resources.checkpointer, resources.memory_store, path=settings.graphs_file
+            resources.checkpointer,
+            resources.memory_store,
+            path=settings.graphs_file,
+            eager=eager,
         )
     else:
-        resources.graphs = GraphRegistry.load(resources.checkpointer, resources.memory_store)
-    resources.agent_graph = resources.graphs.get("assistant").graph
+        resources.graphs = GraphRegistry.load(
+            resources.checkpointer, resources.memory_store, eager=eager
+        )
+    resources.agent_graph = resources.graphs.get(DEFAULT_GRAPH).graph
     if resources.redis is not None:
         resources.runs.events = RedisRunEventLog(
             resources.redis, settings.redis_prefix, CircuitBreaker()

@@ -1,6 +1,12 @@
 """Usage analytics: recording events (turns, knowledge-base uploads and searches), cost, budgets,
 and the cached aggregates behind /analytics.
 
+A turn is one event however often it paused: a run that stops for approvals and resumes
+ends twice on the run engine, and its second end is folded into the event of its first (tokens
+and running time added, the final status kept, the time people took to decide in
+`approval_wait_ms`). A tool call a person rejected is `rejected` in the tool breakdown, apart
+from the calls that failed.
+
 Caching: every aggregate is stored in `resources.store` (Redis when configured) under a key that
 folds in a version: one per user and one global, each replaced when an event of that user is
 recorded. A new event thus changes the key every affected answer is looked up under, so no stale
@@ -228,9 +234,13 @@ class AnalyticsService:
         streamed: bool = False,
         error_code: str | None = None,
         end_user: str | None = None,
+        resumed: bool = False,
     ) -> UsageEvent | None:
         """Record one agent turn (tokens summed over its model calls) with its cost; the
         caller's end-user id (OpenAI's `user`) goes in its details.
+
+        A run that pauses ends more than once: its pause (`awaiting_approval`) and its end
+        after a resume (`resumed`) are folded into one event per run.
 
         Never raises for a database failure: the turn's answer matters more than its meter; the
         failure is logged and None returned.
@@ -255,7 +265,32 @@ class AnalyticsService:
         )
         if event.cost_usd > 0:
             record_cost(event.model or "unknown", event.cost_usd)
-        return await self._record(event)
+        if event.run_id is None or not (resumed or status == "awaiting_approval"):
+            return await self._record(event)
+        return await self._record_turn(event)
+
+    async def _record_turn(self, event: UsageEvent) -> UsageEvent | None:
+        """Insert a run's turn, or fold it into the event its earlier pause left."""
+        event.created_at = self.clock.now()
+        assert event.run_id is not None
+        try:
+            async with self._use_session() as session:
+                repo = UsageRepository(session)
+                stored = await repo.turn_of_run(event.run_id)
+                if stored is None:
+                    stored = await repo.add(event)
+                else:
+                    merge_turn(stored, event)
+                if stored is not event:
+                    run_uuid = _uuid_or_none(event.run_id)
+                    if run_uuid is not None:
+                        stored.approval_wait_ms = await repo.approval_wait_ms(run_uuid)
+                await session.commit()
+        except (SQLAlchemyError, OSError):
+            log.exception("usage_event_not_recorded", kind=event.kind, user_id=str(event.user_id))
+            return None
+        await self._bump_versions(event.user_id)
+        return stored
 
     async def record_memory_step(
         self,
@@ -476,6 +511,7 @@ class AnalyticsService:
             models = await repo.by_model(scope)
             latency = await repo.percentiles(scope, "latency_ms", (0.5, 0.95))
             ttft = await repo.percentiles(scope, "ttft_ms", (0.5, 0.95))
+            waits = await repo.percentiles(scope, "approval_wait_ms", (0.5, 0.95))
             for name, status, calls in await repo.tool_counts(scope):
                 counts = tools.setdefault(name, {})
                 counts[status] = counts.get(status, 0) + calls
@@ -488,13 +524,16 @@ class AnalyticsService:
             "error_rate": round(totals.failed / ended, 4) if ended else 0.0,
             "latency_ms": {"p50": latency[0.5], "p95": latency[0.95]},
             "ttft_ms": {"p50": ttft[0.5], "p95": ttft[0.95]},
+            "approval_wait_ms": {"p50": waits[0.5], "p95": waits[0.95]},
             "models": [{**asdict(m), "cost_usd": round(m.cost_usd, 8)} for m in models],
             "tools": sorted(
                 (
                     {
                         "name": name,
                         "calls": sum(counts.values()),
-                        "errors": sum(n for s, n in counts.items() if s != "ok"),
+                        # A call a person rejected did not fail: it is counted on its own.
+                        "errors": sum(n for s, n in counts.items() if s not in _NOT_ERRORS),
+                        "rejected": counts.get("rejected", 0),
                         "statuses": counts,
                     }
                     for name, counts in tools.items()
@@ -504,6 +543,41 @@ class AnalyticsService:
         }
         await self._remember(key, report)
         return report
+
+
+# Tool run statuses that are not failures: it ran, or a person said no (or let it expire).
+_NOT_ERRORS = frozenset({"ok", "rejected"})
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def merge_turn(stored: UsageEvent, later: UsageEvent) -> None:
+    """Fold another end of the same run's turn into its stored event.
+
+    The two ends may be recorded in either order (the pause's hook can run after the resumed
+    run finished), so the final status wins over `awaiting_approval` whichever comes last.
+    """
+    paused = UsageStatus.awaiting_approval.value
+    final = later if later.status != paused or stored.status == paused else stored
+    stored.input_tokens += later.input_tokens
+    stored.output_tokens += later.output_tokens
+    stored.cost_usd += later.cost_usd
+    if later.latency_ms is not None:
+        stored.latency_ms = (stored.latency_ms or 0) + later.latency_ms
+    if stored.ttft_ms is None:
+        stored.ttft_ms = later.ttft_ms
+    stored.streamed = stored.streamed or later.streamed
+    stored.model = stored.model or later.model
+    # The final state holds every tool run of the turn, the ones before the pause too.
+    stored.tools = final.tools or stored.tools or later.tools
+    stored.status = final.status
+    stored.error_code = final.error_code
+    stored.created_at = min(stored.created_at, later.created_at)
 
 
 _TURN_STATUSES: dict[str, TurnStatus] = {
@@ -534,6 +608,7 @@ def install_usage_recording(resources: Resources) -> None:
             streamed=outcome.streamed,
             error_code=outcome.error_code,
             end_user=outcome.end_user,
+            resumed=outcome.resumed,
         )
         if outcome.memory_usage:
             await AnalyticsService(resources).record_memory_step(

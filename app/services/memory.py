@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from langgraph.store.base import BaseStore
 
 from app.core.config import Settings
@@ -48,11 +47,17 @@ async def open_memory_store_for(
     except EmbeddingUnavailable as error:
         log.warning("memory_unavailable", reason=error.detail)
         return None
+    # psycopg is imported only where PostgreSQL is used: it is a large import.
+    store_errors: tuple[type[Exception], ...] = ()
+    if resources.settings.uses_postgres:
+        import psycopg
+
+        store_errors = (psycopg.Error,)
     try:
         return await open_memory_store(
             resources.settings, resources.exit_stack, embedder.embed, dims, embedder.model_name
         )
-    except psycopg.Error as error:
+    except store_errors as error:
         log.error(
             "memory_unavailable",
             reason=str(error).strip(),

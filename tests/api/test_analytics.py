@@ -15,7 +15,8 @@ from sqlalchemy import inspect, select, text
 
 from app.core.clock import FrozenClock
 from app.core.db import create_engine, downgrade_schema
-from app.models import UsageEvent
+from app.models import UsageDaily, UsageEvent
+from app.services.retention import retention_for
 from tests.api.agent_helpers import parse_sse
 from tests.api.conftest import Start
 from tests.api.usage_helpers import (
@@ -29,6 +30,8 @@ from tests.api.usage_helpers import (
 from tests.conftest import AppFactory, SettingsFactory, client_for, register
 from tests.fake_llm import ask_tools, scripted, tool_call
 from tests.kb.support import HashEmbedder, ingest
+
+EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the minutes."}
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -71,6 +74,7 @@ async def test_completed_turn_records_tokens_from_the_model(start: Start) -> Non
     assert system["latency_ms"]["p50"] is not None
     assert system["latency_ms"]["p95"] >= system["latency_ms"]["p50"]
     assert system["ttft_ms"] == {"p50": None, "p95": None}  # not streamed
+    assert system["approval_wait_ms"] == {"p50": None, "p95": None}  # it never paused
     assert system["tools"] == []
 
 
@@ -86,7 +90,7 @@ async def test_tool_turn_records_tools_with_status(start: Start) -> None:
     assert body["usage"]["input_tokens"] == input_tokens_of(ua.model)
     system = await ua.system()
     assert system["tools"] == [
-        {"name": "calculator", "calls": 1, "errors": 0, "statuses": {"ok": 1}}
+        {"name": "calculator", "calls": 1, "errors": 0, "rejected": 0, "statuses": {"ok": 1}}
     ]
     assert system["totals"]["input_tokens"] == body["usage"]["input_tokens"]
 
@@ -388,3 +392,105 @@ async def test_downgrading_usage_keeps_users_and_their_sessions(
         me = await http.get("/api/v1/users/me", headers=account.headers)
         assert me.status_code == 200, me.text
         assert me.json()["daily_token_budget"] is None
+
+
+async def test_paused_turn_is_one_turn_and_a_rejected_call_is_not_an_error(
+    start: Start, clock: FrozenClock
+) -> None:
+    replies = [
+        {"route": "tools"},
+        ask_tools(tool_call("send_email", EMAIL), content="You asked me to mail Ada."),
+        "I did not send it.",
+    ]
+    ua = await start(scripted(*replies))
+    response = await ua.client.post(
+        "/api/v1/agent/query", json={"message": "Mail Ada"}, headers=ua.user.headers
+    )
+    assert response.status_code == 200, response.text
+    paused = response.json()
+    assert paused["status"] == "awaiting_approval"
+    await ua.settle()
+    waiting = await ua.usage()
+    assert (waiting["totals"]["turns"], waiting["totals"]["awaiting_approval"]) == (1, 1)
+
+    clock.advance(timedelta(seconds=90))  # the person takes a minute and a half to decide
+    [approval] = paused["approvals"]
+    decided = await ua.client.post(
+        f"/api/v1/approvals/{approval['id']}/reject",
+        json={"reason": "wrong recipient"},
+        headers=ua.user.headers,
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "completed"
+    await ua.settle()
+
+    usage = await ua.usage()
+    totals = usage["totals"]
+    assert (totals["turns"], totals["completed"], totals["awaiting_approval"]) == (1, 1, 0)
+    assert totals["failed"] == 0
+    # Both halves of the turn count: the tokens before the pause and after the decision.
+    assert totals["input_tokens"] == input_tokens_of(ua.model)
+    assert totals["output_tokens"] == reply_tokens(*replies)
+    system = await ua.system()
+    assert system["tools"] == [
+        {
+            "name": "send_email",
+            "calls": 1,
+            "errors": 0,
+            "rejected": 1,
+            "statuses": {"rejected": 1},
+        }
+    ]
+    assert system["error_rate"] == 0.0
+    assert system["approval_wait_ms"] == {"p50": 90_000, "p95": 90_000}
+    async with ua.resources.sessionmaker() as session:
+        [event] = (
+            await session.scalars(select(UsageEvent).where(UsageEvent.kind == "agent_turn"))
+        ).all()
+    assert event.run_id == paused["run_id"]
+    assert event.approval_wait_ms == 90_000
+    assert event.status == "completed"
+
+
+async def test_totals_survive_retention_rolling_events_up_into_days(
+    start: Start, clock: FrozenClock
+) -> None:
+    # No cache: every answer below is computed from the tables.
+    ua = await start(
+        scripted(*direct("One."), *direct("Two words."), *direct("Three.")),
+        usage_retention_days=7,
+        analytics_cache_seconds=0,
+    )
+    await ua.turn()
+    await ua.turn()
+    other = await ua.new_user()
+    await ua.turn(other)
+    today = clock.now().date()
+    span = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    weeks = {**span, "granularity": "week"}
+    before = (await ua.usage(**span), await ua.usage(**weeks), await ua.system(**span))
+    assert before[0]["totals"]["turns"] == 2
+    assert before[2]["active_users"] == 2
+
+    clock.advance(timedelta(days=8))
+    report = await retention_for(ua.resources).run()
+    assert report.usage_events >= 2
+    async with ua.resources.sessionmaker() as session:
+        assert (await session.scalars(select(UsageEvent))).all() == []
+        assert (await session.scalars(select(UsageDaily))).all() != []
+    await ua.login(ua.user)
+    await ua.login(ua.admin)
+
+    after = (await ua.usage(**span), await ua.usage(**weeks), await ua.system(**span))
+    for old, new in zip(before, after, strict=True):
+        assert new["totals"] == old["totals"]
+    assert after[0]["buckets"] == before[0]["buckets"]
+    assert after[1]["buckets"] == before[1]["buckets"]
+    assert after[2]["active_users"] == before[2]["active_users"]
+    for old, new in zip(before[0]["models"], after[0]["models"], strict=True):
+        assert {k: v for k, v in new.items() if k != "avg_latency_ms"} == {
+            k: v for k, v in old.items() if k != "avg_latency_ms"
+        }
+    # A range that starts mid-day leaves that rolled-up day out (only whole days count).
+    later = await ua.usage(**{"from": f"{today.isoformat()}T12:00:00Z", "to": span["to"]})
+    assert later["totals"]["turns"] == 0

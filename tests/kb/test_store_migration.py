@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from app.repositories.vectors import ChunkPoint, QdrantIndex, chunk_point_id, collection_name
+from app.repositories.vectors import ChunkPoint, chunk_point_id, collection_name
+from app.repositories.vectors_qdrant import QdrantIndex
 from app.services.kb.sparse import document_vector
 from tests.conftest import AppFactory, SettingsFactory, client_for, register
 from tests.kb.support import HashEmbedder

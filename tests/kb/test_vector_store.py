@@ -16,12 +16,12 @@ from qdrant_client import AsyncQdrantClient
 from app.repositories.vectors import (
     ChunkPoint,
     IndexMismatch,
-    QdrantIndex,
     SearchFilters,
     VectorIndex,
     chunk_point_id,
 )
 from app.repositories.vectors_edge import EdgeIndex
+from app.repositories.vectors_qdrant import QdrantIndex
 from app.services.kb.sparse import document_vector, query_vector
 from app.services.kb.store_migration import migrate_local_store
 from tests.kb.support import HashEmbedder

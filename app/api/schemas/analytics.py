@@ -85,7 +85,8 @@ class ToolUsageOut(BaseModel):
 
     name: str
     calls: int
-    errors: int
+    errors: int = Field(description="Calls that failed or timed out")
+    rejected: int = Field(description="Calls a person rejected (or let expire): not errors")
     statuses: dict[str, int]
 
 
@@ -101,5 +102,8 @@ class SystemReportOut(BaseModel):
     error_rate: float = Field(description="Failed turns / finished turns")
     latency_ms: PercentilesOut = Field(description="Of completed turns")
     ttft_ms: PercentilesOut = Field(description="Time to first token of completed streams")
+    approval_wait_ms: PercentilesOut = Field(
+        description="Of completed turns that paused: from each pause to its decision, summed"
+    )
     models: list[ModelUsageOut]
     tools: list[ToolUsageOut]

@@ -33,6 +33,11 @@ class Embedder(Protocol):
         """One vector per text, in order."""
 
 
+def _has_files(folder: Path) -> bool:
+    """Whether a folder exists and holds anything."""
+    return folder.is_dir() and any(folder.iterdir())
+
+
 class FastEmbedEmbedder:
     """A fastembed ONNX model run in worker threads, loaded on first use from a local folder."""
 
@@ -54,7 +59,7 @@ class FastEmbedEmbedder:
         self.counter = counter
         self._model: Any = None
         self._lock = threading.Lock()
-        self._dimension = self._declared_dimension()
+        self._dimension: int | None = None
 
     @property
     def model_name(self) -> str:
@@ -72,13 +77,22 @@ class FastEmbedEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                from fastembed import TextEmbedding
-
                 if self.model_path is not None and not self.model_path.is_dir():
                     raise EmbeddingUnavailable(
                         f"The embedding model folder {self.model_path} does not exist; "
                         "fix MAI_EMBEDDING_MODEL_PATH.",
                     )
+                if self.model_path is None and not _has_files(self.cache_dir):
+                    # Nothing to load offline: say so without importing fastembed and
+                    # onnxruntime (most of a second), which could only fail the same way.
+                    raise EmbeddingUnavailable(
+                        f"The embedding model {self._model_name} cannot be loaded (no "
+                        f"MAI_EMBEDDING_MODEL_PATH, and not in {self.cache_dir}). Set "
+                        "MAI_EMBEDDING_MODEL_PATH to a local model folder, or "
+                        "MAI_EMBEDDING_PROVIDER=openai with MAI_EMBEDDING_BASE_URL.",
+                    )
+                from fastembed import TextEmbedding
+
                 # Never download at request time: offline, fastembed would retry for a minute
                 # before failing. The model comes from MAI_EMBEDDING_MODEL_PATH or from files
                 # already in the cache folder.
@@ -118,6 +132,8 @@ class FastEmbedEmbedder:
         # answer 503 straight away when the model is missing, instead of queueing documents
         # that can never be embedded.
         await asyncio.to_thread(self._load)
+        if self._dimension is None:
+            self._dimension = self._declared_dimension()
         if self._dimension is None:
             self._dimension = len((await self.embed(["dimension probe"]))[0])
         return self._dimension

@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
-from qdrant_client import AsyncQdrantClient
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +34,6 @@ from app.repositories.kb_documents import KBDocumentRepository
 from app.repositories.vectors import (
     ChunkPoint,
     IndexMismatch,
-    QdrantIndex,
     SearchFilters,
     SearchMode,
     VectorIndex,
@@ -51,6 +50,9 @@ from app.services.kb.scheduler import FairQueue
 from app.services.kb.sparse import average_terms, document_vector, query_vector
 from app.services.kb.store_migration import migrate_local_store
 from app.services.kb.url_fetch import UrlGuard, fetch_url
+
+if TYPE_CHECKING:
+    from qdrant_client import AsyncQdrantClient
 
 log = get_logger(__name__)
 
@@ -180,6 +182,8 @@ class KnowledgeBase:
                     self.embedder.model_name, dimension
                 )
                 if self.qdrant is not None:
+                    from app.repositories.vectors_qdrant import QdrantIndex
+
                     location = self.settings.qdrant_url or str(self.settings.qdrant_path)
                     self._index = QdrantIndex(self.qdrant, name, dimension, location=location)
                 else:

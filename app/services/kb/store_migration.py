@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core.logging import get_logger
-from app.repositories.vectors import QdrantIndex, VectorIndex
+from app.repositories.vectors import VectorIndex
 
 log = get_logger(__name__)
 
@@ -26,6 +26,8 @@ async def migrate_local_store(local_path: Path, target: VectorIndex, batch_size:
     if not has_local_collection(local_path, target.name):
         return 0
     from qdrant_client import AsyncQdrantClient
+
+    from app.repositories.vectors_qdrant import QdrantIndex
 
     client = AsyncQdrantClient(path=str(local_path))
     source = QdrantIndex(

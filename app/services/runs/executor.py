@@ -381,6 +381,7 @@ class RunExecutor:
             finished_at=now,
             graph_id=run.graph_id,
             end_user=end_user_of(run),
+            resumed=bool(run.command),
         )
 
     async def _succeeded(self, execution: Execution) -> None:
