@@ -176,7 +176,10 @@ class RunExecutor:
         except Exception:
             log.exception("run_event_not_logged", run_id=str(run_id), run_event=event)
 
-    async def _finish_log(self, run_id: uuid.UUID) -> None:
+    async def _finish(self, run_id: uuid.UUID, outcome: RunOutcome) -> None:
+        """Run the hooks (usage, approvals, metrics), then end the event log: a client that saw
+        the end finds the run's usage recorded and its budget up to date."""
+        await self.registry.notify(outcome)
         await self.emit(run_id, END_EVENT, None)
         try:
             await self.registry.events.expire(run_id, self.settings.run_events_ttl_seconds)
@@ -465,12 +468,11 @@ class RunExecutor:
         if run.protocol != LANGGRAPH_PROTOCOL:
             # LangGraph clients got the state itself as `values`; MAI's own get the turn.
             await self.emit(run.id, "values", result)
-        await self._finish_log(run.id)
         outcome = self._outcome(execution, "completed", usage, tool_calls)
         memory_usage = usage_of(state.get("memory_usage"))
         if any(memory_usage.values()):
             outcome = dataclasses.replace(outcome, memory_usage=memory_usage)
-        await self.registry.notify(outcome)
+        await self._finish(run.id, outcome)
 
     async def _interrupted(self, execution: Execution) -> None:
         run = execution.run
@@ -540,8 +542,7 @@ class RunExecutor:
                     await self.emit(run.id, mode, event)
         else:
             await self.emit(run.id, "updates", event)
-        await self._finish_log(run.id)
-        await self.registry.notify(self._outcome(execution, "awaiting_approval", usage, tool_calls))
+        await self._finish(run.id, self._outcome(execution, "awaiting_approval", usage, tool_calls))
 
     async def _on_exception(self, execution: Execution, exc: Exception) -> None:
         run = execution.run
@@ -639,15 +640,15 @@ class RunExecutor:
         log.warning("run_failed", run_id=str(run.id), status=status.value, error=error.code)
         execution.trace.finish(error=error.code)
         await self.emit(run.id, "error", {"error": error.code, "detail": error.detail})
-        await self._finish_log(run.id)
-        await self.registry.notify(
+        await self._finish(
+            run.id,
             self._outcome(
                 execution,
                 "timeout" if status is RunStatus.timeout else "failed",
                 usage,
                 [],
                 error,
-            )
+            ),
         )
 
     async def _stopped(self, execution: Execution, action: str | None) -> None:
@@ -707,9 +708,9 @@ class RunExecutor:
         await self.emit(
             run.id, "error", {"error": "run_cancelled", "detail": f"Cancelled ({action})."}
         )
-        await self._finish_log(run.id)
-        await self.registry.notify(
-            self._outcome(execution, "cancelled", usage_of(execution.usage), [], RunCancelled())
+        await self._finish(
+            run.id,
+            self._outcome(execution, "cancelled", usage_of(execution.usage), [], RunCancelled()),
         )
 
 
