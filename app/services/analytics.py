@@ -44,11 +44,16 @@ class UsageRange:
     start: datetime
     end: datetime
     granularity: Granularity = "day"
+    # Only this graph's agent turns (and memory steps); None: every event.
+    graph_id: str | None = None
 
     @property
     def key(self) -> str:
-        """A cache-key fragment naming this range."""
-        return f"{self.start.isoformat()}|{self.end.isoformat()}|{self.granularity}"
+        """A cache-key fragment naming this range (and graph)."""
+        return (
+            f"{self.start.isoformat()}|{self.end.isoformat()}|{self.granularity}"
+            f"|{self.graph_id or '*'}"
+        )
 
 
 # Moments outside these years are rejected: default ranges and buckets are computed around
@@ -89,12 +94,16 @@ def _parse_moment(value: str, name: str, *, end_of_day: bool) -> datetime:
 
 
 def parse_range(
-    start: str | None, end: str | None, granularity: Granularity, now: datetime
+    start: str | None,
+    end: str | None,
+    granularity: Granularity,
+    now: datetime,
+    graph_id: str | None = None,
 ) -> UsageRange:
     """Validate a from/to query (UTC; a zone-less time is UTC; a date `to` includes that day).
 
     Defaults: to = the end of today, from = 30 days before it. The range must be non-empty and at
-    most a year long.
+    most a year long. With `graph_id`, reports cover that graph's turns only.
     """
     end_at = (
         _parse_moment(end, "to", end_of_day=True)
@@ -118,7 +127,7 @@ def parse_range(
             code="range_too_long",
             meta={"max_days": MAX_RANGE_DAYS},
         )
-    return UsageRange(start_at, end_at, granularity)
+    return UsageRange(start_at, end_at, granularity, graph_id or None)
 
 
 def _bucket_floor(moment: datetime, granularity: Granularity) -> date:
@@ -227,8 +236,9 @@ class AnalyticsService:
         tools: Iterable[Mapping[str, Any]] = (),
         streamed: bool = False,
         error_code: str | None = None,
+        graph_id: str = "assistant",
     ) -> UsageEvent | None:
-        """Record one agent turn (tokens summed over its model calls) with its cost.
+        """Record one agent turn of a graph (tokens summed over its model calls) with its cost.
 
         Never raises for a database failure: the turn's answer matters more than its meter; the
         failure is logged and None returned.
@@ -240,6 +250,7 @@ class AnalyticsService:
             conversation_id=conversation_id,
             run_id=None if run_id is None else str(run_id),
             model=model or None,
+            graph_id=graph_id,
             input_tokens=inputs,
             output_tokens=outputs,
             cost_usd=self.prices.cost(model, inputs, outputs),
@@ -252,7 +263,7 @@ class AnalyticsService:
             details={},
         )
         if event.cost_usd > 0:
-            record_cost(event.model or "unknown", event.cost_usd)
+            record_cost(event.model or "unknown", event.cost_usd, graph=graph_id)
         return await self._record(event)
 
     async def record_memory_step(
@@ -264,6 +275,7 @@ class AnalyticsService:
         model: str | None,
         input_tokens: int,
         output_tokens: int,
+        graph_id: str = "assistant",
     ) -> UsageEvent | None:
         """Record the tokens and cost of a turn's memory step, apart from the answer's."""
         inputs, outputs = max(0, int(input_tokens)), max(0, int(output_tokens))
@@ -273,6 +285,7 @@ class AnalyticsService:
             conversation_id=conversation_id,
             run_id=None if run_id is None else str(run_id),
             model=model or None,
+            graph_id=graph_id,
             input_tokens=inputs,
             output_tokens=outputs,
             cost_usd=self.prices.cost(model, inputs, outputs),
@@ -282,7 +295,7 @@ class AnalyticsService:
             details={},
         )
         if event.cost_usd > 0:
-            record_cost(event.model or "unknown", event.cost_usd)
+            record_cost(event.model or "unknown", event.cost_usd, graph=graph_id)
         return await self._record(event)
 
     async def record_kb_event(
@@ -416,12 +429,13 @@ class AnalyticsService:
         cached = await self._cached(key)
         if cached is not None:
             return cached
-        scope = UsageFilter(span.start, span.end, user_id)
+        scope = UsageFilter(span.start, span.end, user_id, span.graph_id)
         async with self._use_session() as session:
             repo = UsageRepository(session)
             totals = await repo.totals(scope)
             found = dict(await repo.buckets(scope, span.granularity))
             models = await repo.by_model(scope)
+            graphs = await repo.by_graph(scope)
         buckets = []
         day = _bucket_floor(span.start, span.granularity)
         while _at_midnight(day) < span.end:
@@ -442,6 +456,8 @@ class AnalyticsService:
             "totals": _sums_json(totals),
             "buckets": buckets,
             "models": [{**asdict(m), "cost_usd": round(m.cost_usd, 8)} for m in models],
+            "graph": span.graph_id,
+            "graphs": [{**asdict(g), "cost_usd": round(g.cost_usd, 8)} for g in graphs],
         }
         await self._remember(key, report)
         return report
@@ -465,13 +481,14 @@ class AnalyticsService:
         cached = await self._cached(key)
         if cached is not None:
             return cached
-        scope = UsageFilter(span.start, span.end)
+        scope = UsageFilter(span.start, span.end, graph_id=span.graph_id)
         tools: dict[str, dict[str, int]] = {}
         async with self._use_session() as session:
             repo = UsageRepository(session)
             totals = await repo.totals(scope)
             active = await repo.active_users(scope)
             models = await repo.by_model(scope)
+            graphs = await repo.by_graph(scope)
             latency = await repo.percentiles(scope, "latency_ms", (0.5, 0.95))
             ttft = await repo.percentiles(scope, "ttft_ms", (0.5, 0.95))
             for name, status, calls in await repo.tool_counts(scope):
@@ -487,6 +504,8 @@ class AnalyticsService:
             "latency_ms": {"p50": latency[0.5], "p95": latency[0.95]},
             "ttft_ms": {"p50": ttft[0.5], "p95": ttft[0.95]},
             "models": [{**asdict(m), "cost_usd": round(m.cost_usd, 8)} for m in models],
+            "graph": span.graph_id,
+            "graphs": [{**asdict(g), "cost_usd": round(g.cost_usd, 8)} for g in graphs],
             "tools": sorted(
                 (
                     {
@@ -531,6 +550,7 @@ def install_usage_recording(resources: Resources) -> None:
             status=status,
             streamed=outcome.streamed,
             error_code=outcome.error_code,
+            graph_id=outcome.graph_id,
         )
         if outcome.memory_usage:
             await AnalyticsService(resources).record_memory_step(
@@ -540,6 +560,7 @@ def install_usage_recording(resources: Resources) -> None:
                 model=outcome.model,
                 input_tokens=int(outcome.memory_usage.get("input_tokens", 0)),
                 output_tokens=int(outcome.memory_usage.get("output_tokens", 0)),
+                graph_id=outcome.graph_id,
             )
 
     resources.runs.hooks.append(record)
