@@ -194,3 +194,38 @@ async def test_a_modified_plan_is_validated_then_runs(start_agent: StartAgent) -
     assert decided["edited_args"]["steps"][0]["id"] == "m1"
     assert decided["edited_args"]["estimated_cost_usd"] == pytest.approx(0.01)
     assert [h["kind"] for h in decided["history"]] == ["requested", "modified", "resumed"]
+
+
+async def test_a_langgraph_resume_decides_the_plan_approval(start_agent: StartAgent) -> None:
+    model = france()
+    agent = await start(start_agent, model)
+    headers = agent.user.headers
+    created = await agent.client.post("/threads", json={}, headers=headers)
+    assert created.status_code == 200, created.text
+    thread = created.json()["thread_id"]
+    ask = {"messages": [{"role": "user", "content": QUESTION}]}
+    paused = await agent.client.post(
+        f"/threads/{thread}/runs/wait",
+        json={"assistant_id": "planner", "input": ask},
+        headers=headers,
+    )
+    assert paused.status_code == 200, paused.text
+    [interrupt] = paused.json()["__interrupt__"]
+    assert interrupt["value"]["kind"] == "plan_approval"
+    listed = (await agent.client.get(f"{APPROVALS}?status=pending", headers=headers)).json()
+    [approval] = listed["items"]
+    assert approval["kind"] == "plan"
+    assert approval["id"] == interrupt["value"]["approval_id"]
+    assert approval["conversation_id"] == thread
+
+    # The planner's own resume shape, as a LangGraph client sends it.
+    resumed = await agent.client.post(
+        f"/threads/{thread}/runs/wait",
+        json={"assistant_id": "planner", "command": {"resume": {"decision": "approved"}}},
+        headers=headers,
+    )
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["answer"] == "Paris is the capital of France."
+    decided = (await agent.client.get(f"{APPROVALS}/{approval['id']}", headers=headers)).json()
+    assert decided["status"] == "approved"
+    assert decided["decided_by"] == agent.user.id
