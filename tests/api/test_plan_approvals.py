@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.agent_helpers import parse_sse
+from app.core.clock import FrozenClock
+from app.services.approvals import ApprovalService
+from tests.api.agent_helpers import parse_sse, wait_idle
 from tests.conftest import Agent, StartAgent
 from tests.graphs.planner_support import PlannerModel, plan_json, step
 
@@ -35,9 +37,9 @@ def france() -> PlannerModel:
     )
 
 
-async def start(start_agent: StartAgent, model: PlannerModel) -> Agent:
+async def start(start_agent: StartAgent, model: PlannerModel, **overrides: Any) -> Agent:
     agent: Agent = await start_agent(
-        model.llm, planner_approval="always", approval_sweep_seconds=3600
+        model.llm, planner_approval="always", approval_sweep_seconds=3600, **overrides
     )
     return agent
 
@@ -229,3 +231,26 @@ async def test_a_langgraph_resume_decides_the_plan_approval(start_agent: StartAg
     decided = (await agent.client.get(f"{APPROVALS}/{approval['id']}", headers=headers)).json()
     assert decided["status"] == "approved"
     assert decided["decided_by"] == agent.user.id
+
+
+async def test_an_undecided_plan_expires_and_is_not_run(
+    start_agent: StartAgent, clock: FrozenClock
+) -> None:
+    model = france()
+    agent = await start(start_agent, model, approval_timeout_seconds=600)
+    body = await paused(agent)
+    [approval] = body["approvals"]
+    service = ApprovalService(agent.resources)
+    assert await service.sweep() == 0  # not due yet
+    clock.advance(601)
+    assert await service.sweep() == 1
+
+    conversation = await wait_idle(agent.client, agent.user.headers, body["conversation_id"])
+    assert "expired" in conversation["messages"][-1]["content"]
+    assert (await run_of(agent, body["run_id"]))["status"] == "success"
+    assert dict(model.kinds) == {"plan": 1}  # no step ran
+    detail = (
+        await agent.client.get(f"{APPROVALS}/{approval['id']}", headers=agent.user.headers)
+    ).json()
+    assert detail["status"] == "expired"
+    assert [h["kind"] for h in detail["history"]] == ["requested", "expired", "resumed"]
