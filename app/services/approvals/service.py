@@ -7,6 +7,10 @@ any processes cannot both win. When the last approval of a pause is decided, the
 the resume (once, across processes) and queues the run again on the run engine with
 `Command(resume={approval_id: decision})`. The sweeper expires overdue approvals the same way
 and resumes pauses a stopped process left settled but not resumed.
+
+Besides tool calls, a planner's plan-approval interrupt becomes one approval of kind "plan"
+(the plan in `args`); modifying it means sending a new plan, checked by the planner's own
+validation before anything is recorded (see `app.services.approvals.plans`).
 """
 
 from __future__ import annotations
