@@ -90,13 +90,14 @@ LLM_TTFT = Histogram(
 )
 LLM_TOKENS = Counter(
     "mai_llm_tokens_total",
-    "Tokens consumed by LLM calls, by model and direction (input = prompt, output = completion).",
-    ["model", "direction"],
+    "Tokens consumed by LLM calls, by model, direction (input = prompt, output = completion) "
+    "and the graph that ran.",
+    ["model", "direction", "graph"],
 )
 LLM_COST = Counter(
     "mai_llm_cost_usd_total",
-    "Estimated cost of LLM calls in US dollars, by model.",
-    ["model"],
+    "Estimated cost of LLM calls in US dollars, by model and the graph that ran.",
+    ["model", "graph"],
 )
 TOOL_CALLS = Counter(
     "mai_tool_calls_total",
@@ -233,18 +234,20 @@ def observe_time_to_first_token(model: str, seconds: float) -> None:
     LLM_TTFT.labels(model=model).observe(max(seconds, 0.0))
 
 
-def record_tokens(model: str, input_tokens: int, output_tokens: int) -> None:
-    """Add the prompt (input) and completion (output) tokens of one or more calls."""
+def record_tokens(
+    model: str, input_tokens: int, output_tokens: int, *, graph: str = "assistant"
+) -> None:
+    """Add the prompt (input) and completion (output) tokens of one or more calls of a graph."""
     if input_tokens > 0:
-        LLM_TOKENS.labels(model=model, direction="input").inc(input_tokens)
+        LLM_TOKENS.labels(model=model, direction="input", graph=graph).inc(input_tokens)
     if output_tokens > 0:
-        LLM_TOKENS.labels(model=model, direction="output").inc(output_tokens)
+        LLM_TOKENS.labels(model=model, direction="output", graph=graph).inc(output_tokens)
 
 
-def record_cost(model: str, usd: float) -> None:
-    """Add the estimated cost in US dollars of LLM usage."""
+def record_cost(model: str, usd: float, *, graph: str = "assistant") -> None:
+    """Add the estimated cost in US dollars of a graph's LLM usage."""
     if usd > 0:
-        LLM_COST.labels(model=model).inc(usd)
+        LLM_COST.labels(model=model, graph=graph).inc(usd)
 
 
 def record_tool_call(tool: str, status: ToolStatus, seconds: float | None = None) -> None:

@@ -8,8 +8,8 @@ counts each tool execution once).
 
 `record_run_outcome` is a run-registry hook: when a turn ends (or pauses for approval) it counts
 the run by status and its tokens by model and direction (a resumed run reports only the tokens
-spent after the pause). Cost is counted by the usage recorder (`app.services.analytics`), which
-prices the same tokens.
+spent after the pause), each labelled with the graph that ran. Cost is counted by the usage
+recorder (`app.services.analytics`), which prices the same tokens.
 """
 
 from __future__ import annotations
@@ -170,5 +170,10 @@ def record_tool_runs(tool_runs: Any) -> None:
 
 async def record_run_outcome(outcome: RunOutcome) -> None:
     """Run hook: count the finished (or paused) turn and its tokens."""
-    metrics.record_run(DEFAULT_GRAPH, run_status_label(outcome.status))
-    metrics.record_tokens(outcome.model or "unknown", outcome.input_tokens, outcome.output_tokens)
+    metrics.record_run(outcome.graph_id, run_status_label(outcome.status))
+    metrics.record_tokens(
+        outcome.model or "unknown",
+        outcome.input_tokens,
+        outcome.output_tokens,
+        graph=outcome.graph_id,
+    )

@@ -15,6 +15,7 @@ from app.models.approval import (
     Approval,
     ApprovalEvent,
     ApprovalEventKind,
+    ApprovalKind,
     ApprovalStatus,
     OutboxEmail,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Approval",
     "ApprovalEvent",
     "ApprovalEventKind",
+    "ApprovalKind",
     "ApprovalStatus",
     "Base",
     "Conversation",

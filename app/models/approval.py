@@ -33,8 +33,15 @@ class ApprovalEventKind(StrEnum):
     resumed = "resumed"
 
 
+class ApprovalKind(StrEnum):
+    """What waits for a person: a tool call, or a planner's whole plan (its JSON in `args`)."""
+
+    tool = "tool"
+    plan = "plan"
+
+
 class Approval(Base):
-    """One tool call waiting for (or decided by) a person.
+    """One tool call (or, kind "plan", a planner's plan) waiting for (or decided by) a person.
 
     `id` is the approval id of the interrupt payload; `interrupt_id` groups the approvals of
     one pause: the run resumes once none of them is pending.
@@ -57,6 +64,9 @@ class Approval(Base):
     # The call's place among the pause's approvals (the order the model asked for them).
     position: Mapped[int] = mapped_column(Integer, default=0)
     tool: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(
+        String(20), default=ApprovalKind.tool.value, server_default=ApprovalKind.tool.value
+    )
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
     edited_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -70,6 +80,11 @@ class Approval(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     # Set when the run was resumed with this pause's decisions (claimed once, by one process).
     resumed_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def plan(self) -> dict[str, Any] | None:
+        """A plan approval's plan (kept in `args`); None for a tool call."""
+        return self.args if self.kind == ApprovalKind.plan.value else None
 
 
 class ApprovalEvent(IdMixin, Base):

@@ -48,6 +48,7 @@ class UsageEvent(IdMixin, Base):
     __table_args__ = (
         Index("ix_usage_events_user_id_created_at", "user_id", "created_at"),
         Index("ix_usage_events_kind_created_at", "kind", "created_at"),
+        Index("ix_usage_events_graph_id_created_at", "graph_id", "created_at"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -56,6 +57,8 @@ class UsageEvent(IdMixin, Base):
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     run_id: Mapped[str | None] = mapped_column(String(64), index=True)
     model: Mapped[str | None] = mapped_column(String(200))
+    # The graph that ran (agent turns and memory steps; None for knowledge-base events).
+    graph_id: Mapped[str | None] = mapped_column(String(100))
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

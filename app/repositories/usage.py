@@ -35,11 +35,13 @@ Granularity = Literal["day", "week", "month"]
 
 @dataclass(frozen=True, slots=True)
 class UsageFilter:
-    """Which events an aggregate covers: [start, end) and optionally one user."""
+    """Which events an aggregate covers: [start, end), optionally one user and one graph (its
+    agent turns and memory steps only)."""
 
     start: datetime
     end: datetime
     user_id: uuid.UUID | None = None
+    graph_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,19 @@ class ModelSums:
     """Agent-turn sums for one model."""
 
     model: str | None
+    turns: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    avg_latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSums:
+    """Agent-turn sums for one graph."""
+
+    graph_id: str | None
     turns: int
     failed: int
     input_tokens: int
@@ -207,6 +222,8 @@ class UsageRepository:
         query = query.where(UsageEvent.created_at >= scope.start, UsageEvent.created_at < scope.end)
         if scope.user_id is not None:
             query = query.where(UsageEvent.user_id == scope.user_id)
+        if scope.graph_id is not None:
+            query = query.where(UsageEvent.graph_id == scope.graph_id)
         return query
 
     def _where_daily(self, query: Select[Any], scope: UsageFilter) -> Select[Any]:
@@ -312,13 +329,13 @@ class UsageRepository:
             found[day] = found.get(day, UsageSums()) + _sums(row)
         return sorted(found.items())
 
-    async def by_model(self, scope: UsageFilter) -> list[ModelSums]:
-        """Agent-turn sums per model, most used first."""
+    def _turns_by(self, scope: UsageFilter, column: Any) -> Select[Any]:
+        """Agent-turn sums grouped by one column, most used first."""
         turns = func.count().label("turns")
-        query = (
+        return (
             self._where(
                 select(
-                    UsageEvent.model,
+                    column.label("key"),
                     turns,
                     _count_if(UsageEvent.status == UsageStatus.failed.value).label("failed"),
                     func.coalesce(func.sum(UsageEvent.input_tokens), 0).label("input_tokens"),
@@ -329,12 +346,16 @@ class UsageRepository:
                 scope,
             )
             .where(_IS_TURN)
-            .group_by(UsageEvent.model)
-            .order_by(turns.desc(), UsageEvent.model)
+            .group_by(column)
+            .order_by(turns.desc(), column)
         )
-        models = {
-            row.model: ModelSums(
-                model=row.model,
+
+    async def by_graph(self, scope: UsageFilter) -> list[GraphSums]:
+        """Agent-turn sums per graph, most used first."""
+        rows = (await self.session.execute(self._turns_by(scope, UsageEvent.graph_id))).all()
+        return [
+            GraphSums(
+                graph_id=row.key,
                 turns=int(row.turns),
                 failed=int(row.failed),
                 input_tokens=int(row.input_tokens),
@@ -342,7 +363,23 @@ class UsageRepository:
                 cost_usd=float(row.cost_usd),
                 avg_latency_ms=None if row.avg_latency_ms is None else float(row.avg_latency_ms),
             )
-            for row in (await self.session.execute(query)).all()
+            for row in rows
+        ]
+
+    async def by_model(self, scope: UsageFilter) -> list[ModelSums]:
+        """Agent-turn sums per model, most used first, rolled-up days included."""
+        rows = (await self.session.execute(self._turns_by(scope, UsageEvent.model))).all()
+        models = {
+            row.key: ModelSums(
+                model=row.key,
+                turns=int(row.turns),
+                failed=int(row.failed),
+                input_tokens=int(row.input_tokens),
+                output_tokens=int(row.output_tokens),
+                cost_usd=float(row.cost_usd),
+                avg_latency_ms=None if row.avg_latency_ms is None else float(row.avg_latency_ms),
+            )
+            for row in rows
         }
         columns: tuple[Any, ...] = (
             UsageDaily.model,

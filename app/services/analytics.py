@@ -50,11 +50,16 @@ class UsageRange:
     start: datetime
     end: datetime
     granularity: Granularity = "day"
+    # Only this graph's agent turns (and memory steps); None: every event.
+    graph_id: str | None = None
 
     @property
     def key(self) -> str:
-        """A cache-key fragment naming this range."""
-        return f"{self.start.isoformat()}|{self.end.isoformat()}|{self.granularity}"
+        """A cache-key fragment naming this range (and graph)."""
+        return (
+            f"{self.start.isoformat()}|{self.end.isoformat()}|{self.granularity}"
+            f"|{self.graph_id or '*'}"
+        )
 
 
 # Moments outside these years are rejected: default ranges and buckets are computed around
@@ -95,12 +100,16 @@ def _parse_moment(value: str, name: str, *, end_of_day: bool) -> datetime:
 
 
 def parse_range(
-    start: str | None, end: str | None, granularity: Granularity, now: datetime
+    start: str | None,
+    end: str | None,
+    granularity: Granularity,
+    now: datetime,
+    graph_id: str | None = None,
 ) -> UsageRange:
     """Validate a from/to query (UTC; a zone-less time is UTC; a date `to` includes that day).
 
     Defaults: to = the end of today, from = 30 days before it. The range must be non-empty and at
-    most a year long.
+    most a year long. With `graph_id`, reports cover that graph's turns only.
     """
     end_at = (
         _parse_moment(end, "to", end_of_day=True)
@@ -124,7 +133,7 @@ def parse_range(
             code="range_too_long",
             meta={"max_days": MAX_RANGE_DAYS},
         )
-    return UsageRange(start_at, end_at, granularity)
+    return UsageRange(start_at, end_at, granularity, graph_id or None)
 
 
 def _bucket_floor(moment: datetime, granularity: Granularity) -> date:
@@ -235,9 +244,10 @@ class AnalyticsService:
         error_code: str | None = None,
         end_user: str | None = None,
         resumed: bool = False,
+        graph_id: str = "assistant",
     ) -> UsageEvent | None:
-        """Record one agent turn (tokens summed over its model calls) with its cost; the
-        caller's end-user id (OpenAI's `user`) goes in its details.
+        """Record one agent turn of a graph (tokens summed over its model calls) with its cost;
+        the caller's end-user id (OpenAI's `user`) goes in its details.
 
         A run that pauses ends more than once: its pause (`awaiting_approval`) and its end
         after a resume (`resumed`) are folded into one event per run.
@@ -252,6 +262,7 @@ class AnalyticsService:
             conversation_id=conversation_id,
             run_id=None if run_id is None else str(run_id),
             model=model or None,
+            graph_id=graph_id,
             input_tokens=inputs,
             output_tokens=outputs,
             cost_usd=self.prices.cost(model, inputs, outputs),
@@ -264,7 +275,7 @@ class AnalyticsService:
             details={"end_user": end_user} if end_user else {},
         )
         if event.cost_usd > 0:
-            record_cost(event.model or "unknown", event.cost_usd)
+            record_cost(event.model or "unknown", event.cost_usd, graph=graph_id)
         if event.run_id is None or not (resumed or status == "awaiting_approval"):
             return await self._record(event)
         return await self._record_turn(event)
@@ -301,6 +312,7 @@ class AnalyticsService:
         model: str | None,
         input_tokens: int,
         output_tokens: int,
+        graph_id: str = "assistant",
     ) -> UsageEvent | None:
         """Record the tokens and cost of a turn's memory step, apart from the answer's."""
         inputs, outputs = max(0, int(input_tokens)), max(0, int(output_tokens))
@@ -310,6 +322,7 @@ class AnalyticsService:
             conversation_id=conversation_id,
             run_id=None if run_id is None else str(run_id),
             model=model or None,
+            graph_id=graph_id,
             input_tokens=inputs,
             output_tokens=outputs,
             cost_usd=self.prices.cost(model, inputs, outputs),
@@ -319,7 +332,7 @@ class AnalyticsService:
             details={},
         )
         if event.cost_usd > 0:
-            record_cost(event.model or "unknown", event.cost_usd)
+            record_cost(event.model or "unknown", event.cost_usd, graph=graph_id)
         return await self._record(event)
 
     async def record_kb_event(
@@ -453,12 +466,13 @@ class AnalyticsService:
         cached = await self._cached(key)
         if cached is not None:
             return cached
-        scope = UsageFilter(span.start, span.end, user_id)
+        scope = UsageFilter(span.start, span.end, user_id, span.graph_id)
         async with self._use_session() as session:
             repo = UsageRepository(session)
             totals = await repo.totals(scope)
             found = dict(await repo.buckets(scope, span.granularity))
             models = await repo.by_model(scope)
+            graphs = await repo.by_graph(scope)
         buckets = []
         day = _bucket_floor(span.start, span.granularity)
         while _at_midnight(day) < span.end:
@@ -479,6 +493,8 @@ class AnalyticsService:
             "totals": _sums_json(totals),
             "buckets": buckets,
             "models": [{**asdict(m), "cost_usd": round(m.cost_usd, 8)} for m in models],
+            "graph": span.graph_id,
+            "graphs": [{**asdict(g), "cost_usd": round(g.cost_usd, 8)} for g in graphs],
         }
         await self._remember(key, report)
         return report
@@ -502,13 +518,14 @@ class AnalyticsService:
         cached = await self._cached(key)
         if cached is not None:
             return cached
-        scope = UsageFilter(span.start, span.end)
+        scope = UsageFilter(span.start, span.end, graph_id=span.graph_id)
         tools: dict[str, dict[str, int]] = {}
         async with self._use_session() as session:
             repo = UsageRepository(session)
             totals = await repo.totals(scope)
             active = await repo.active_users(scope)
             models = await repo.by_model(scope)
+            graphs = await repo.by_graph(scope)
             latency = await repo.percentiles(scope, "latency_ms", (0.5, 0.95))
             ttft = await repo.percentiles(scope, "ttft_ms", (0.5, 0.95))
             waits = await repo.percentiles(scope, "approval_wait_ms", (0.5, 0.95))
@@ -526,6 +543,8 @@ class AnalyticsService:
             "ttft_ms": {"p50": ttft[0.5], "p95": ttft[0.95]},
             "approval_wait_ms": {"p50": waits[0.5], "p95": waits[0.95]},
             "models": [{**asdict(m), "cost_usd": round(m.cost_usd, 8)} for m in models],
+            "graph": span.graph_id,
+            "graphs": [{**asdict(g), "cost_usd": round(g.cost_usd, 8)} for g in graphs],
             "tools": sorted(
                 (
                     {
@@ -609,6 +628,7 @@ def install_usage_recording(resources: Resources) -> None:
             error_code=outcome.error_code,
             end_user=outcome.end_user,
             resumed=outcome.resumed,
+            graph_id=outcome.graph_id,
         )
         if outcome.memory_usage:
             await AnalyticsService(resources).record_memory_step(
@@ -618,6 +638,7 @@ def install_usage_recording(resources: Resources) -> None:
                 model=outcome.model,
                 input_tokens=int(outcome.memory_usage.get("input_tokens", 0)),
                 output_tokens=int(outcome.memory_usage.get("output_tokens", 0)),
+                graph_id=outcome.graph_id,
             )
 
     resources.runs.hooks.append(record)

@@ -126,6 +126,9 @@ def approval_decisions(
     {"decision": ..., "args": ..., "reason": ...}}`); 422 for anything else.
     """
     found: list[tuple[Approval, DecisionKind, dict[str, Any] | None, str | None]] = []
+    if len(waiting) == 1 and waiting[0].kind == "plan" and isinstance(resume, Mapping):
+        # The planner's own resume shape: {"decision": ..., "plan": ..., "reason": ...}.
+        resume = {str(waiting[0].id): resume} if "decision" in resume else resume
     if isinstance(resume, Mapping) and isinstance(resume.get("decisions"), list):
         decisions = resume["decisions"]
         if len(decisions) != len(waiting):
@@ -152,7 +155,8 @@ def approval_decisions(
                     "Each decision needs decision approved, modified or rejected.",
                     code="invalid_resume",
                 )
-            found.append((approval, kind, decision.get("args"), decision.get("reason")))
+            edited = decision.get("args", decision.get("plan"))
+            found.append((approval, kind, edited, decision.get("reason")))
         return found
     raise Unprocessable(
         "This thread waits on tool approvals: resume with "

@@ -270,7 +270,7 @@ class OpenAIChatService:
         raise Conflict(
             (
                 "This session is waiting on "
-                + ", ".join(f"approval {a.id} ({a.tool})" for a in undecided)
+                + ", ".join(f"approval {a.id} ({a.tool or a.kind})" for a in undecided)
                 + "; approve or reject it (POST /api/v1/approvals/{id}/approve or /reject) "
                 "before sending the next message."
             )
@@ -485,8 +485,9 @@ def approval_notice(
     for approval in approvals:
         args = json.dumps(approval.get("args") or {}, ensure_ascii=False, sort_keys=True)
         url = f"{base_url}/api/v1/approvals/{approval.get('id')}"
+        what = approval.get("tool") or approval.get("kind")
         lines.append(
-            f"- {approval.get('tool')} {args}: approval {approval.get('id')}; approve with "
+            f"- {what} {args}: approval {approval.get('id')}; approve with "
             f"POST {url}/approve or reject with POST {url}/reject."
         )
     if session_hint is None:

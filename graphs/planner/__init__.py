@@ -8,7 +8,7 @@ from graphs.planner.context import Context, StepCall
 from graphs.planner.graph import builder, graph
 from graphs.planner.nodes.approve import INTERRUPT_KIND, PlanApprovalRequest
 from graphs.planner.nodes.execute import EVENT_KIND, StepEvent
-from graphs.planner.nodes.validate import PlanInvalid
+from graphs.planner.nodes.validate import PlanInvalid, check_plan
 from graphs.planner.state import (
     InputState,
     OutputState,
@@ -40,5 +40,6 @@ __all__ = [
     "StepOutput",
     "StepResult",
     "builder",
+    "check_plan",
     "graph",
 ]

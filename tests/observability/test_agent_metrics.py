@@ -68,14 +68,14 @@ async def test_a_tool_turn_shows_up_in_run_token_tool_and_node_series(
     # The run, by graph and status.
     assert delta(before, after, "mai_agent_runs_total", graph="assistant", status="success") == 1
     # Tokens by model and direction: the turn's usage, as stored with the answer.
-    assert delta(before, after, "mai_llm_tokens_total", model=MODEL, direction="input") == (
-        tokens_in
-    )
-    assert delta(before, after, "mai_llm_tokens_total", model=MODEL, direction="output") == (
-        tokens_out
-    )
+    assert delta(
+        before, after, "mai_llm_tokens_total", model=MODEL, direction="input", graph="assistant"
+    ) == (tokens_in)
+    assert delta(
+        before, after, "mai_llm_tokens_total", model=MODEL, direction="output", graph="assistant"
+    ) == (tokens_out)
     # Cost from the price file: USD per million tokens.
-    cost = delta(before, after, "mai_llm_cost_usd_total", model=MODEL)
+    cost = delta(before, after, "mai_llm_cost_usd_total", model=MODEL, graph="assistant")
     assert cost == pytest.approx((tokens_in * 1.0 + tokens_out * 2.0) / 1_000_000)
     # The tool call, by tool and status, with its duration.
     assert delta(before, after, "mai_tool_calls_total", tool="calculator", status="ok") == 1

@@ -20,6 +20,8 @@ GRAFANA_VARIABLES = {
     "$__rate_interval": "5m",
     "$__interval": "1m",
     "$__range": "1h",
+    # The dashboards' own template variable (agent analytics: which graphs).
+    "$graph": ".*",
 }
 REQUIRED = {
     "system-overview.json",

@@ -69,9 +69,21 @@ def test_tokens_by_model_and_direction_and_cost() -> None:
     metrics.record_tokens(model, 5, 0)
     metrics.record_cost(model, 0.0125)
     metrics.record_cost(model, 0.0)
-    assert _sample("mai_llm_tokens_total", model=model, direction="input") == 125
-    assert _sample("mai_llm_tokens_total", model=model, direction="output") == 30
-    assert _sample("mai_llm_cost_usd_total", model=model) == pytest.approx(0.0125)
+    assert _sample("mai_llm_tokens_total", model=model, direction="input", graph="assistant") == 125
+    assert _sample("mai_llm_tokens_total", model=model, direction="output", graph="assistant") == 30
+    assert _sample("mai_llm_cost_usd_total", model=model, graph="assistant") == pytest.approx(
+        0.0125
+    )
+
+
+def test_tokens_and_cost_carry_the_graph() -> None:
+    model = "helper-graph-model"
+    metrics.record_tokens(model, 11, 4, graph="planner")
+    metrics.record_cost(model, 0.5, graph="planner")
+    assert _sample("mai_llm_tokens_total", model=model, direction="input", graph="planner") == 11
+    assert _sample("mai_llm_tokens_total", model=model, direction="output", graph="planner") == 4
+    assert _sample("mai_llm_cost_usd_total", model=model, graph="planner") == pytest.approx(0.5)
+    assert _sample("mai_llm_cost_usd_total", model=model, graph="assistant") == 0
 
 
 def test_tool_calls_by_tool_and_status() -> None:
@@ -134,5 +146,23 @@ def test_rate_limit_rejections_and_cache_lookups() -> None:
 def test_rendered_text_carries_the_labelled_series() -> None:
     metrics.record_tokens("render-model", 7, 3)
     samples = parse(metrics.render_latest().decode())
-    assert value(samples, "mai_llm_tokens_total", model="render-model", direction="input") == 7
-    assert value(samples, "mai_llm_tokens_total", model="render-model", direction="output") == 3
+    assert (
+        value(
+            samples,
+            "mai_llm_tokens_total",
+            model="render-model",
+            direction="input",
+            graph="assistant",
+        )
+        == 7
+    )
+    assert (
+        value(
+            samples,
+            "mai_llm_tokens_total",
+            model="render-model",
+            direction="output",
+            graph="assistant",
+        )
+        == 3
+    )

@@ -59,8 +59,18 @@ def test_two_writer_processes_are_merged(tmp_path: Path) -> None:
     samples = parse(_python(_READER, env))
     # Counters add up over processes.
     assert value(samples, "mai_agent_runs_total", graph="assistant", status="success") == 2
-    assert value(samples, "mai_llm_tokens_total", model="mp-model", direction="input") == 20
-    assert value(samples, "mai_llm_tokens_total", model="mp-model", direction="output") == 8
+    assert (
+        value(
+            samples, "mai_llm_tokens_total", model="mp-model", direction="input", graph="assistant"
+        )
+        == 20
+    )
+    assert (
+        value(
+            samples, "mai_llm_tokens_total", model="mp-model", direction="output", graph="assistant"
+        )
+        == 8
+    )
     # "mostrecent": the value written last wins, not the sum of both workers' reads.
     assert value(samples, "mai_approvals_pending") == 1
     # "livesum": the writers shut down, so their pool connections no longer count.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from langchain_core.messages import BaseMessage
+
 from tests.conftest import StartAgent
-from tests.fake_llm import scripted
+from tests.fake_llm import responding, scripted
 
 QUERY = "/api/v1/agent/query"
 SENTIMENT = {
@@ -39,3 +42,18 @@ async def test_an_unknown_graph_is_404(start_agent: StartAgent) -> None:
     response = await agent.ask("hi", graph="no-such-graph")
     assert response.status_code == 404, response.text
     assert response.json()["error"] == "graph_not_found"
+
+
+async def test_a_graph_runs_with_the_service_settings(start_agent: StartAgent) -> None:
+    def moderator(messages: list[BaseMessage]) -> str:
+        if str(messages[0].content).startswith("You are a content moderator"):
+            return json.dumps({"toxicity": 0.2})
+        return json.dumps({"entities": []})
+
+    # 0.2 is under the default review threshold (0.5), over the configured one.
+    agent = await start_agent(responding(moderator), moderation_review_threshold=0.1)
+    response = await agent.ask("You are somewhat rude.", graph="moderation")
+    assert response.status_code == 200, response.text
+    output = response.json()["output"]
+    assert output["verdict"] == "review", output
+    assert any("0.10" in reason for reason in output["reasons"]), output["reasons"]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import AdminUser, CurrentUser, ResourcesDep, SessionDep
+from app.api.schemas.agent import GraphId
 from app.api.schemas.analytics import SystemReportOut, UsageReportOut, UserUsageReportOut
 from app.services.analytics import AnalyticsService, UsageRange, parse_range
 
@@ -42,9 +43,13 @@ def get_usage_range(
     granularity: Annotated[
         Literal["day", "week", "month"], Query(description="Bucket size (weeks start Monday)")
     ] = "day",
+    graph: Annotated[
+        GraphId | None,
+        Query(description="Only the agent turns of this graph (langgraph.json id), e.g. planner"),
+    ] = None,
 ) -> UsageRange:
     """The validated range (400 when from is not before to or the range is over a year)."""
-    return parse_range(start, end, granularity, resources.clock.now())
+    return parse_range(start, end, granularity, resources.clock.now(), graph)
 
 
 UsageRangeDep = Annotated[UsageRange, Depends(get_usage_range)]

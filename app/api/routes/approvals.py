@@ -1,4 +1,4 @@
-"""/approvals: tool calls waiting for a person; decide them and the run resumes."""
+"""/approvals: tool calls and plans waiting for a person; decide them and the run resumes."""
 
 from __future__ import annotations
 
@@ -238,8 +238,9 @@ async def modify(
     approvals: ApprovalServiceDep,
     stream: StreamFlag = False,
 ) -> TurnOut | EventSourceResponse | JSONResponse:
-    """Approve the call with edited arguments (422 when they do not fit the tool)."""
+    """Approve the call with edited arguments (422 when they do not fit the tool), or a plan
+    approval with a new plan (422 `invalid_plan` naming its problems; nothing is recorded)."""
     result = await approvals.decide(
-        user, approval_id, "modified", args=body.args, reason=body.reason
+        user, approval_id, "modified", args=body.args, reason=body.reason, new_plan=body.plan
     )
     return await _answer(result, approvals, stream)

@@ -43,6 +43,18 @@ class ModelUsageOut(BaseModel):
     avg_latency_ms: float | None
 
 
+class GraphUsageOut(BaseModel):
+    """Agent turns of one graph (langgraph.json id)."""
+
+    graph_id: str | None
+    turns: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    avg_latency_ms: float | None
+
+
 class BudgetOut(BaseModel):
     """The daily token budget (UTC day); daily_tokens and remaining are null without a budget."""
 
@@ -64,6 +76,8 @@ class UsageReportOut(BaseModel):
     totals: UsageSumsOut
     buckets: list[UsageBucketOut]
     models: list[ModelUsageOut]
+    graph: str | None = Field(default=None, description="The graph the report covers (?graph=)")
+    graphs: list[GraphUsageOut] = Field(default_factory=list, description="Agent turns by graph")
     budget: BudgetOut
 
 
@@ -106,4 +120,6 @@ class SystemReportOut(BaseModel):
         description="Of completed turns that paused: from each pause to its decision, summed"
     )
     models: list[ModelUsageOut]
+    graph: str | None = Field(default=None, description="The graph the report covers (?graph=)")
+    graphs: list[GraphUsageOut] = Field(default_factory=list, description="Agent turns by graph")
     tools: list[ToolUsageOut]

@@ -13,11 +13,19 @@ Reason = Annotated[str, Field(max_length=2000)]
 
 
 class ApprovalOut(BaseModel):
-    """A tool call waiting for (or decided by) a person."""
+    """A tool call, or a planner's plan, waiting for (or decided by) a person."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    kind: Literal["tool", "plan"] = Field(
+        default="tool", description="What waits: a tool call, or a planner's whole plan"
+    )
+    plan: dict[str, Any] | None = Field(
+        default=None,
+        description="A plan approval's plan: `steps` (id, agent, instruction, depends_on, "
+        "tools), `estimated_cost_usd`, `requires_approval`, `rationale`",
+    )
     status: ApprovalStatusName
     tool: str
     args: dict[str, Any] = Field(description="The arguments the model asked for")
@@ -67,9 +75,13 @@ class RejectIn(BaseModel):
 
 
 class ModifyIn(BaseModel):
-    """Approve the call with edited arguments (checked against the tool's schema)."""
+    """Approve with changes: a tool call with edited `args` (checked against the tool's
+    schema), or a plan approval with a new `plan` (validated like the planner's own)."""
 
-    args: dict[str, Any]
+    args: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = Field(
+        default=None, description="The plan to run instead (plan approvals): {steps: [...]}"
+    )
     reason: Reason | None = None
 
 

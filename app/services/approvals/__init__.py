@@ -1,4 +1,5 @@
-"""Human approval of tool calls: the durable approvals, their decisions, and the sweeper."""
+"""Human approval of tool calls and planner plans: the durable approvals, their decisions, and
+the sweeper."""
 
 from app.services.approvals.runtime import start_approvals
 from app.services.approvals.service import (

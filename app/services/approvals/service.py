@@ -7,6 +7,10 @@ any processes cannot both win. When the last approval of a pause is decided, the
 the resume (once, across processes) and queues the run again on the run engine with
 `Command(resume={approval_id: decision})`. The sweeper expires overdue approvals the same way
 and resumes pauses a stopped process left settled but not resumed.
+
+Besides tool calls, a planner's plan-approval interrupt becomes one approval of kind "plan"
+(the plan in `args`); modifying it means sending a new plan, checked by the planner's own
+validation before anything is recorded (see `app.services.approvals.plans`).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from app.models import (
     Approval,
     ApprovalEvent,
     ApprovalEventKind,
+    ApprovalKind,
     ApprovalStatus,
     RunStatus,
     User,
 )
 from app.repositories.approvals import ApprovalRepository
+from app.services.approvals.plans import check_modified_plan, is_plan_request
 from app.services.runs import RunEngine
 from graphs.assistant.approvals import EXPIRED, INTERRUPT_KIND
 
@@ -48,9 +54,14 @@ DecisionKind = Literal["approved", "rejected", "modified"]
 
 
 def approval_json(approval: Approval) -> dict[str, Any]:
-    """An approval as JSON values (API answers, SSE notifications, webhooks)."""
+    """An approval as JSON values (API answers, SSE notifications, webhooks).
+
+    A plan approval (`kind` "plan") carries the planner's plan in `plan` (and in `args`); a
+    modified plan is in `edited_args`."""
     return {
         "id": str(approval.id),
+        "kind": approval.kind or ApprovalKind.tool.value,
+        "plan": approval.plan,
         "status": approval.status,
         "tool": approval.tool,
         "args": approval.args,
@@ -103,6 +114,45 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+def _plan_rows(
+    run: AgentRun, interrupts: list[tuple[str, Any]], now: datetime, timeout: timedelta
+) -> list[Approval]:
+    """The approvals (kind "plan") a planner's plan-approval interrupts ask for: the plan in
+    `args`, the reasons it needs a person in `reason`."""
+    rows: list[Approval] = []
+    for interrupt_id, value in interrupts:
+        if not is_plan_request(value):
+            continue
+        approval_id = _uuid(value.get("approval_id"))
+        plan = value.get("plan")
+        if approval_id is None or not isinstance(plan, Mapping):
+            continue
+        requested_at = _parse_time(value.get("requested_at"), now)
+        reasons = [str(reason) for reason in value.get("reasons") or []]
+        if value.get("error"):
+            # The previous modification could not be used: the approver sees why.
+            reasons.append(f"asked again: {value['error']}")
+        rows.append(
+            Approval(
+                id=approval_id,
+                kind=ApprovalKind.plan.value,
+                user_id=run.user_id,
+                conversation_id=run.conversation_id,
+                run_id=run.id,
+                interrupt_id=interrupt_id,
+                tool_call_id="",
+                position=0,
+                tool="",
+                args=dict(plan),
+                reason="; ".join(reasons) or None,
+                status=PENDING,
+                requested_at=requested_at,
+                expires_at=_parse_time(value.get("expires_at"), requested_at + timeout),
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +235,7 @@ class ApprovalService:
         now = self.clock.now()
         timeout = timedelta(seconds=self.settings.approval_timeout_seconds)
         rows: list[Approval] = []
+        plans = _plan_rows(run, interrupts, now, timeout)
         for interrupt_id, value in interrupts:
             if not isinstance(value, Mapping) or value.get("kind") != INTERRUPT_KIND:
                 continue
@@ -210,8 +261,10 @@ class ApprovalService:
                         expires_at=_parse_time(request.get("expires_at"), requested_at + timeout),
                     )
                 )
-        if not rows:
+        if not rows and not plans:
             return None
+        tools = list(rows)
+        rows.extend(plans)
         repo = ApprovalRepository(session)
         await repo.add_all(rows)
         for row in rows:
@@ -230,10 +283,17 @@ class ApprovalService:
             conversation_id=str(run.conversation_id),
             approvals=[str(row.id) for row in rows],
         )
-        return {
-            "approvals": [approval_json(row) for row in rows],
-            "interrupt_event": {"__interrupt__": [interrupt_json(rows[0].interrupt_id, rows)]},
-        }
+        extra: dict[str, Any] = {"approvals": [approval_json(row) for row in rows]}
+        if tools:
+            # A plan approval keeps the graph's own interrupt value (it names its approval).
+            event = [interrupt_json(tools[0].interrupt_id, tools)]
+            event += [
+                {"value": value, "id": interrupt_id}
+                for interrupt_id, value in interrupts
+                if is_plan_request(value)
+            ]
+            extra["interrupt_event"] = {"__interrupt__": event}
+        return extra
 
     async def announce(self, extra: Mapping[str, Any]) -> None:
         """After the pause is committed: tell subscribers and the webhook, update the gauge."""
@@ -316,12 +376,14 @@ class ApprovalService:
         *,
         args: Mapping[str, Any] | None = None,
         reason: str | None = None,
+        new_plan: Mapping[str, Any] | None = None,
     ) -> DecisionResult:
-        """Approve, reject or modify (approve with edited args) one pending approval.
+        """Approve, reject or modify (approve with edited args; a plan approval with
+        `new_plan`) one pending approval.
 
         404 unknown or not the caller's; 409 already decided or expired; 422 invalid edited
-        args. When it was the last pending approval of its pause, the resume is claimed and
-        returned as `plan` (the caller starts the run with it).
+        args or plan (nothing recorded). When it was the last pending approval of its pause,
+        the resume is claimed and returned as `plan` (the caller starts the run with it).
         """
         now = self.clock.now()
         async with self.resources.sessionmaker() as session:
@@ -337,7 +399,13 @@ class ApprovalService:
                 code="approval_expired",
                 meta={"approval_id": str(approval_id), "status": ApprovalStatus.expired.value},
             )
-        edited = self.validate_args(approval.tool, args or {}) if decision == "modified" else None
+        edited: dict[str, Any] | None = None
+        if decision == "modified" and approval.kind == ApprovalKind.plan.value:
+            edited = await check_modified_plan(
+                self.resources, approval, new_plan if new_plan is not None else args
+            )
+        elif decision == "modified":
+            edited = self.validate_args(approval.tool, args or {})
         status = ApprovalStatus.rejected if decision == "rejected" else ApprovalStatus.approved
         kind = ApprovalEventKind(decision)
         async with self.resources.sessionmaker() as session:
@@ -468,6 +536,12 @@ class ApprovalService:
             return {"decision": "rejected", "reason": EXPIRED}
         if approval.status == ApprovalStatus.rejected.value:
             return {"decision": "rejected", "reason": approval.decision_reason}
+        if approval.edited_args is not None and approval.kind == ApprovalKind.plan.value:
+            return {
+                "decision": "modified",
+                "plan": approval.edited_args,
+                "reason": approval.decision_reason,
+            }
         if approval.edited_args is not None:
             return {
                 "decision": "modified",

@@ -47,6 +47,30 @@ def service_values(
     }
 
 
+def graph_values(resources: Resources, graph_id: str) -> dict[str, Any]:
+    """The settings of one bundled graph's own context fields (MAI_PLANNER_*, MAI_MODERATION_*,
+    MAI_SENTIMENT_*), so a run gets what the service was configured with."""
+    settings = resources.settings
+    if graph_id == "planner":
+        return {
+            "approval": settings.planner_approval,
+            "approval_cost_usd": settings.planner_approval_cost_usd,
+            "step_cost_usd": settings.planner_step_cost_usd,
+            "failure_policy": settings.planner_failure_policy,
+            "max_attempts": settings.planner_max_attempts,
+            "step_timeout_seconds": settings.planner_step_timeout_seconds,
+        }
+    if graph_id == "moderation":
+        return {
+            "block_threshold": settings.moderation_block_threshold,
+            "review_threshold": settings.moderation_review_threshold,
+            "error_strategy": settings.moderation_error_strategy,
+        }
+    if graph_id == "sentiment" and settings.sentiment_glossary is not None:
+        return {"glossary_path": str(settings.sentiment_glossary)}
+    return {}
+
+
 def build_context(
     resources: Resources, run: AgentRun, resolved: ResolvedModel | None, entry: GraphEntry
 ) -> Any:
@@ -55,7 +79,7 @@ def build_context(
     schema = entry.context_schema
     if schema is None:
         return None
-    values = service_values(resources, run, resolved)
+    values = service_values(resources, run, resolved) | graph_values(resources, run.graph_id)
     live = {"llm", "retriever", "tools", "tool_ledger", "clock", "user_id", "run_id", "memory"}
     for key, value in (run.context or {}).items():
         if key not in live:

@@ -300,7 +300,10 @@ class RunExecutor:
             trace_id = self.resources.tracing.trace_id_for(str(run.id))
             if trace_id is not None:
                 bind_context(trace_id=trace_id)
-            config["callbacks"] = [*trace.callbacks, GraphMetricsHandler(execution.model)]
+            config["callbacks"] = [
+                *trace.callbacks,
+                GraphMetricsHandler(execution.model, graph=run.graph_id),
+            ]
             context = build_context(self.resources, run, execution.resolved, execution.entry)
             parts: AsyncIterator[Any] = graph.astream(
                 value, config=config, context=context, stream_mode=modes
