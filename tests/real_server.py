@@ -79,7 +79,7 @@ def serve_mai(llm: OpenAIServer, data_dir: Path, env: dict[str, str]) -> Iterato
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             assert process.poll() is None, log.read_text()
             try:

@@ -42,7 +42,11 @@ function showAccount() {
   }
 }
 
+let routing = 0;
+
 async function route() {
+  // Only the latest navigation renders (a slow view import must not render over a newer one).
+  const ticket = ++routing;
   const current = parseRoute();
   if (!views[current.name]) return go("#/chat");
   if (!PUBLIC.has(current.name) && !signedIn()) {
@@ -56,11 +60,13 @@ async function route() {
   const main = document.getElementById("view");
   main.replaceChildren();
   const render = await views[current.name]();
+  if (ticket !== routing) return;
   const stop = await render(main, current);
   cleanup = typeof stop === "function" ? stop : null;
 }
 
 whenExpired(() => {
+  if (location.hash.startsWith("#/signin")) return;
   const next = location.hash.startsWith("#/signin") ? "#/chat" : location.hash || "#/chat";
   announce("Your session ended. Sign in again; your draft is kept.", "error");
   go(`#/signin?expired=1&next=${encodeURIComponent(next)}`);

@@ -143,7 +143,7 @@ export async function render(main, route) {
       { class: "card", "aria-labelledby": "upload-h" },
       h("h2", { id: "upload-h" }, "Upload"),
       drop,
-      field("Files", files),
+      field("Choose files", files),
       field("Collection (optional)", collection),
       uploads,
     ),
