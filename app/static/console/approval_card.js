@@ -1,6 +1,6 @@
 // One approval as a card: the tool, its arguments, where it came from, the time left, and the
 // decisions (approve, reject with a reason, modify with a JSON editor). Used by the inbox and chat.
-import { ApiError, api } from "./api.js";
+import { ApiError, api, currentUser } from "./api.js";
 import { announce, field, h, when } from "./dom.js";
 
 function countdown(expiresAt) {
@@ -71,7 +71,7 @@ export function approvalCard(approval, { decide, onDecided, showConversation = t
     try {
       const perform = decide || ((k, b) => api(`approvals/${approval.id}/${k}`, { method: "POST", json: b }));
       await perform(kind, body);
-      const decided = { ...approval, status: kind === "reject" ? "rejected" : "approved", decided_at: new Date().toISOString(), decision_reason: body.reason || null };
+      const decided = { ...approval, status: kind === "reject" ? "rejected" : "approved", decided_at: new Date().toISOString(), decided_by: (currentUser() || {}).id, decision_reason: body.reason || null };
       card.className = `card approval ${decided.status}`;
       status.textContent = statusText(decided);
       buttons.remove();

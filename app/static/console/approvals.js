@@ -1,7 +1,18 @@
 // The approvals inbox: pending approvals, live (SSE), with approve / reject / modify, and history.
-import { api, stream } from "./api.js";
+import { api, currentUser, stream } from "./api.js";
 import { approvalCard } from "./approval_card.js";
 import { announce, h, replace, when } from "./dom.js";
+
+// Who decided, by email where the caller may list users (admins), else "you" or the id.
+const names = new Map();
+
+function decider(approval) {
+  if (approval.status === "expired" && !approval.decided_by) return "MAI (expired)";
+  if (!approval.decided_by) return "";
+  const me = currentUser();
+  if (me && approval.decided_by === me.id) return `you (${me.email})`;
+  return names.get(approval.decided_by) || approval.decided_by;
+}
 
 function historyRow(approval) {
   return h(
@@ -9,7 +20,7 @@ function historyRow(approval) {
     { dataset: { approvalId: approval.id } },
     h("td", {}, h("code", {}, approval.tool)),
     h("td", {}, approval.status),
-    h("td", {}, approval.decided_by || (approval.status === "expired" ? "MAI" : "")),
+    h("td", {}, decider(approval)),
     h("td", {}, when(approval.decided_at)),
     h("td", {}, approval.decision_reason || ""),
     h("td", {}, h("a", { href: `#/chat/${approval.conversation_id}` }, "conversation")),
@@ -62,6 +73,11 @@ export async function render(main) {
     empty();
   };
 
+  const me = currentUser();
+  if (me && me.role === "admin" && !names.size) {
+    const users = await api("users", { query: { limit: 100 } });
+    for (const user of users.items) names.set(user.id, user.email);
+  }
   const [open, decided] = await Promise.all([
     api("approvals", { query: { status: "pending", limit: 100 } }),
     api("approvals", { query: { limit: 50 } }),
