@@ -45,7 +45,12 @@ expect.set_options(timeout=WAIT_MS)
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One `mai serve` for the module, with an administrator who may decide any approval."""
     data = tmp_path_factory.mktemp("console") / "data"
-    env = {"MAI_ADMIN_EMAIL": ADMIN_EMAIL, "MAI_ADMIN_PASSWORD": PASSWORD}
+    env = {
+        "MAI_ADMIN_EMAIL": ADMIN_EMAIL,
+        "MAI_ADMIN_PASSWORD": PASSWORD,
+        # Every test signs people up and in from 127.0.0.1 within a minute.
+        "MAI_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
+    }
     with (
         OpenAIServer(structured={"route": "tools"}, respond=respond) as llm,
         serve_mai(llm, data, env) as url,

@@ -27,15 +27,44 @@ export async function render(main, route) {
   const results = h("ol", { class: "results", "aria-live": "polite" });
   const detail = h("section", { class: "detail", "aria-label": "Document" });
 
-  const watch = async (doc, row) => {
-    // Poll the document until the pipeline is done with it.
-    while (!closed.signal.aborted && (doc.status === "queued" || doc.status === "processing")) {
-      await new Promise((r) => setTimeout(r, 700));
-      doc = await api(`kb/documents/${doc.id}`);
-      replace(row, h("strong", {}, doc.filename), " ", statusBadge(doc), doc.error ? h("span", { class: "error" }, ` ${doc.error}`) : null);
+  // Documents still in the pipeline, watched by one poller that backs off (a list call per
+  // round, not one call per document, to stay well inside the per-user rate limit).
+  const watched = new Map();
+  let polling = false;
+  const show = (doc, row) =>
+    replace(row, h("strong", {}, doc.filename), " ", statusBadge(doc), doc.error ? h("span", { class: "error" }, ` ${doc.error}`) : null);
+  const poll = async () => {
+    if (polling) return;
+    polling = true;
+    let delay = 500;
+    while (watched.size && !closed.signal.aborted) {
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(5000, delay * 1.5);
+      let page;
+      try {
+        page = await api("kb/documents", { query: { limit: 100 } });
+      } catch {
+        continue;
+      }
+      for (const doc of page.items) {
+        const row = watched.get(doc.id);
+        if (!row) continue;
+        show(doc, row);
+        if (doc.status === "ready" || doc.status === "failed") {
+          watched.delete(doc.id);
+          announce(`${doc.filename}: ${doc.status}${doc.error ? ` (${doc.error})` : ""}`, doc.status === "failed" ? "error" : "info");
+          loadList();
+        }
+      }
     }
-    if (!closed.signal.aborted) {
-      announce(`${doc.filename}: ${doc.status}${doc.error ? ` (${doc.error})` : ""}`, doc.status === "failed" ? "error" : "info");
+    polling = false;
+  };
+  const watch = (doc, row) => {
+    show(doc, row);
+    if (doc.status === "queued" || doc.status === "processing") {
+      watched.set(doc.id, row);
+      poll();
+    } else {
       loadList();
     }
   };
@@ -49,10 +78,7 @@ export async function render(main, route) {
       form.append("file", file);
       if (collection.value.trim()) form.append("collection", collection.value.trim());
       upload("kb/documents", form, (p) => (progress.value = p))
-        .then((doc) => {
-          replace(row, h("strong", {}, doc.filename), " ", statusBadge(doc));
-          return watch(doc, row);
-        })
+        .then((doc) => watch(doc, row))
         .catch((e) => replace(row, h("strong", {}, file.name), " ", h("span", { class: "error" }, `failed: ${e.message}`)));
     }
   };
