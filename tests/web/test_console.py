@@ -284,6 +284,7 @@ def test_send_email_approved_from_the_inbox_by_another_user(base: str, contexts:
     expect(requester.locator(f"#approval-{approval_id}")).to_contain_text("Approved")
     expect(requester.locator(".msg.assistant .content").filter(has_text=SENT)).to_have_count(1)
     expect(requester.locator(".tool[data-tool=send_email]").last).to_contain_text("Used send_email")
+    expect(requester.get_by_text("Calling send_email")).to_have_count(0)
     shot(requester, "08-chat-approved")
     expect(approver.locator(f"tr[data-approval-id='{approval_id}']")).to_contain_text("approved")
     shot(approver, "09-inbox-history")

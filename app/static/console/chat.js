@@ -60,7 +60,7 @@ function toolView(call) {
     : `Calling ${call.name}…`;
   return h(
     "details",
-    { class: "tool", dataset: { tool: call.name } },
+    { class: "tool", dataset: { tool: call.name, callId: call.id || "" } },
     h("summary", {}, summary),
     h("h5", {}, "Arguments"),
     h("pre", {}, JSON.stringify(call.args || {}, null, 2)),
@@ -119,6 +119,12 @@ class Bubble {
   call(call) {
     const key = call.id || `${call.name}-${this.calls.size}`;
     const view = toolView(call);
+    if (call.id && call.result !== undefined && call.result !== null) {
+      // The same call shown as pending in an earlier message (before an approval) is done now.
+      for (const old of document.querySelectorAll(`.tool[data-call-id="${CSS.escape(call.id)}"]`)) {
+        if (!this.tools.contains(old)) old.replaceWith(toolView(call));
+      }
+    }
     if (this.calls.has(key)) this.calls.get(key).replaceWith(view);
     else this.tools.append(view);
     this.calls.set(key, view);
