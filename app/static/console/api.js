@@ -80,6 +80,15 @@ async function refresh() {
   return refreshing;
 }
 
+/** Get a fresh access token now (a stream ended with token_expired); SessionExpired if refused. */
+export async function renew() {
+  try {
+    await refresh();
+  } catch {
+    throw expired();
+  }
+}
+
 function expired() {
   clearSession();
   onExpired();

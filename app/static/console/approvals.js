@@ -1,5 +1,5 @@
 // The approvals inbox: pending approvals, live (SSE), with approve / reject / modify, and history.
-import { api, currentUser, stream } from "./api.js";
+import { SessionExpired, api, currentUser, renew, stream } from "./api.js";
 import { approvalCard } from "./approval_card.js";
 import { announce, h, replace, when } from "./dom.js";
 
@@ -86,21 +86,43 @@ export async function render(main) {
   empty();
   replace(history, decided.items.filter((a) => a.status !== "pending").map(historyRow));
 
-  stream("approvals/events", {
-    signal: closed.signal,
-    onEvent: ({ event, data }) => {
-      if (event === "ready") live.textContent = "(live)";
-      const approval = data && data.approval;
-      if (!approval) return;
-      if (event === "approval.requested") {
-        add(approval);
-        announce(`New approval: ${approval.tool}.`);
-      } else if (event === "approval.decided" || event === "approval.expired") {
-        moveToHistory(approval);
+  // Live updates; the stream ends when the access token expires (or the network drops): get a
+  // fresh token, catch up with the list, and listen again.
+  const listen = async () => {
+    while (!closed.signal.aborted) {
+      let tokenExpired = false;
+      try {
+        await stream("approvals/events", {
+          signal: closed.signal,
+          onEvent: ({ event, data }) => {
+            if (event === "ready") live.textContent = "(live)";
+            if (event === "error" && data && data.error === "token_expired") tokenExpired = true;
+            const approval = data && data.approval;
+            if (!approval) return;
+            if (event === "approval.requested") {
+              add(approval);
+              announce(`New approval: ${approval.tool}.`);
+            } else if (event === "approval.decided" || event === "approval.expired") {
+              moveToHistory(approval);
+            }
+          },
+        });
+      } catch (e) {
+        if (e.name === "AbortError" || e instanceof SessionExpired) return;
+        live.textContent = `(reconnecting: ${e.message})`;
       }
-    },
-  }).catch((e) => {
-    if (e.name !== "AbortError") live.textContent = `(not live: ${e.message})`;
-  });
+      if (closed.signal.aborted) return;
+      live.textContent = "(reconnecting…)";
+      try {
+        if (tokenExpired) await renew();
+        else await new Promise((r) => setTimeout(r, 3000));
+        const open = await api("approvals", { query: { status: "pending", limit: 100 } });
+        open.items.forEach((a) => add(a, false));
+      } catch (e) {
+        if (e instanceof SessionExpired) return;
+      }
+    }
+  };
+  listen();
   return () => closed.abort();
 }

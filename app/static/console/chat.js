@@ -1,7 +1,7 @@
 // Chat: conversations (rename, delete), the graph to talk to, answers streamed token by token,
 // tool calls with results, sources, feedback, stop, rejoining a running answer after a reload,
 // and approvals inline when a turn pauses.
-import { ApiError, SessionExpired, api, stream } from "./api.js";
+import { ApiError, SessionExpired, api, renew, stream } from "./api.js";
 import { approvalCard } from "./approval_card.js";
 import { announce, field, h, replace } from "./dom.js";
 
@@ -343,8 +343,25 @@ export async function render(main, route) {
       streaming(true);
       controller = new AbortController();
       let started = false;
+      let tokenExpired = false;
+      let rejoin = false;
       const onEvent = handler(target, { onStart: () => { started = true; resolve(); } });
-      stream(path, { ...options, signal: controller.signal, onEvent: (e) => { if (!started) { started = true; resolve(); } onEvent(e); } })
+      const relay = (e) => {
+        if (!started) {
+          started = true;
+          resolve();
+        }
+        // The access token expired while the answer streamed: refresh and rejoin below.
+        if (e.event === "error" && e.data && e.data.error === "token_expired") tokenExpired = true;
+        else onEvent(e);
+      };
+      stream(path, { ...options, signal: controller.signal, onEvent: relay })
+        .then(async () => {
+          if (tokenExpired && runId) {
+            await renew();
+            rejoin = true;
+          }
+        })
         .catch((e) => {
           if (!started) {
             target.el.remove();
@@ -356,6 +373,13 @@ export async function render(main, route) {
           }
         })
         .finally(() => {
+          controller = null;
+          if (rejoin) {
+            const saved = savedRun();
+            const lastEventId = saved && saved.run_id === runId ? saved.last_event_id : null;
+            follow(`agent/runs/${runId}/stream`, { lastEventId }, target).catch((e) => announce(e.message, "error"));
+            return;
+          }
           target.busy(false);
           streaming(false);
           if (!target.text.textContent && !target.tools.childElementCount && !target.approvals.childElementCount && !target.extra.childElementCount) target.el.remove();
