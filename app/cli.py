@@ -90,7 +90,7 @@ def serve(
     ] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
-    """Run the API server (docs at /docs)."""
+    """Run the API server (web console at /, API docs at /docs)."""
     from app.core.config import ConfigError
     from app.core.logging import configure_logging
 

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from langchain_core.language_models import BaseChatModel
 
+from app.api.console import install_console
 from app.api.errors import install_error_handlers
 from app.api.input_guard import NulCharacterGuard
 from app.api.limits import RequestLimitMiddleware
@@ -107,6 +108,8 @@ def create_app(
         summary="A production backend for LangGraph agents.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -149,4 +152,5 @@ def create_app(
     if settings.metrics_enabled:
         metrics_routes.install(app)
     install_openapi(app)
+    install_console(app)
     return app

@@ -16,9 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,11 +32,11 @@ import pytest
 
 from tests.conftest import REDIS_URL, unavailable
 from tests.observability.openai_server import OpenAIServer
+from tests.real_server import serve_mai
 
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -79,13 +76,6 @@ def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port if port != 2024 else _free_port()
-
-
 def respond(body: dict[str, Any]) -> str | dict[str, Any]:
     """The test model: the calculator for arithmetic, the knowledge base for the amber light,
     send_email for the minutes (each answered from its tool's result), an echo otherwise."""
@@ -120,65 +110,18 @@ def mai(
     tmp_path = tmp_path_factory.mktemp("mai-openai")
     prices = tmp_path / "prices.yaml"
     prices.write_text(f"models:\n  test-model: {{input: {PRICE_IN}, output: {PRICE_OUT}}}\n")
-    llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
-    env.update(
-        {
-            "MAI_DATA_DIR": str(tmp_path / "data"),
-            "MAI_LLM_BASE_URL": llm.base_url,
-            "MAI_LLM_MODEL": "test-model",
-            "MAI_LLM_MAX_RETRIES": "0",
-            "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
-            "MAI_BCRYPT_ROUNDS": "4",
-            "MAI_LOG_LEVEL": "WARNING",
-            # Session continuity is what is measured here: long-term memory would carry the
-            # name into stateless requests too (it has tests of its own in tests/memory).
-            "MAI_MEMORY_ENABLED": "false",
-            "MAI_MODEL_PRICES_FILE": str(prices),
-            **database_env,
-        }
-    )
-    mai_script = shutil.which("mai", path=str(Path(sys.executable).parent))
-    assert mai_script is not None, "the mai script is not installed in this environment"
-    if "MAI_DATABASE_URL" in env:
-        # A server database is migrated by the operator, as in production.
-        migrated = subprocess.run(
-            [mai_script, "migrate"], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [mai_script, "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # A ceiling, not a wait: a loaded CI machine can take over a minute to start it.
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "mai serve did not get ready: " + log.read_text()
-            time.sleep(0.3)
+    env = {
+        # Session continuity is what is measured here: long-term memory would carry the name
+        # into stateless requests too (it has tests of its own in tests/memory).
+        "MAI_MEMORY_ENABLED": "false",
+        "MAI_MODEL_PRICES_FILE": str(prices),
+        **database_env,
+    }
+    with (
+        OpenAIServer(structured={"route": "tools"}, respond=respond) as llm,
+        serve_mai(llm, tmp_path / "data", env) as base,
+    ):
         yield base, llm
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        llm.close()
 
 
 def _account(base: str, email: str) -> tuple[str, str]:

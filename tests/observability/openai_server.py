@@ -3,7 +3,8 @@
 It answers GET /v1/models and POST /v1/chat/completions, plain and streamed (SSE, with a usage
 chunk when `stream_options.include_usage` is set). A request asking for a JSON schema
 (structured output) is answered with `structured` as JSON; any other with `reply`, or with what
-`respond(body)` returns: a text, or a tool call `{"tool_call": {"name": ..., "arguments": {...}}}`.
+`respond(body)` returns: a text, a tool call `{"tool_call": {"name": ..., "arguments": {...}}}`,
+or a text streamed slowly `{"text": ..., "word_delay": seconds}` (each word that late).
 Every chat request body is kept in `requests`, so a test can check what the client sent.
 """
 
@@ -103,7 +104,8 @@ class OpenAIServer:
                     server.requests.append(body)
                 answer = server._content_for(body)
                 call = answer.get("tool_call") if isinstance(answer, dict) else None
-                content = "" if isinstance(answer, dict) else answer
+                word_delay = float(answer.get("word_delay", 0)) if isinstance(answer, dict) else 0
+                content = str(answer.get("text", "")) if isinstance(answer, dict) else answer
                 tool_calls = (
                     [
                         {
@@ -187,6 +189,9 @@ class OpenAIServer:
                     )
                 for event in events:
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    if word_delay and event["choices"] and event["choices"][0]["delta"]:
+                        self.wfile.flush()
+                        time.sleep(word_delay)
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
                 self.close_connection = True
