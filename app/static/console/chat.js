@@ -497,9 +497,11 @@ export async function render(main, route) {
   }
 
   loadGraphs();
+  // The hint goes in first: a message sent while the list loads removes it rather than
+  // finding it appended under its answer.
+  if (!conversationId) log.append(h("p", { class: "hint empty" }, "Start a conversation: type a message below."));
   await loadList();
   if (conversationId) await loadConversation();
-  else log.append(h("p", { class: "hint empty" }, "Start a conversation: type a message below."));
   input.focus();
   return () => {
     closed.abort();
