@@ -18,6 +18,7 @@ from app.models.approval import (
     ApprovalStatus,
     OutboxEmail,
 )
+from app.models.assistant import Assistant, AssistantVersion
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.invite import Invite
@@ -34,6 +35,8 @@ __all__ = [
     "ApprovalEvent",
     "ApprovalEventKind",
     "ApprovalStatus",
+    "Assistant",
+    "AssistantVersion",
     "Base",
     "Conversation",
     "DocumentStatus",
