@@ -357,6 +357,10 @@ async def test_the_official_python_sdk_drives_mai(server: str) -> None:
     [pause] = paused["__interrupt__"]
     [request] = pause["value"]["approvals"]
     assert request["tool"] == "send_email"
+    # The same request in LangChain's human-in-the-loop shape, for Agent Chat UI.
+    [action] = pause["value"]["action_requests"]
+    assert (action["name"], action["args"]) == ("send_email", EMAIL)
+    assert "approve" in pause["value"]["review_configs"][0]["allowed_decisions"]
     assert (await client.threads.get(mail_thread))["status"] == "interrupted"
     paused_state = await client.threads.get_state(mail_thread)
     assert paused_state["next"] == ["tools"]
