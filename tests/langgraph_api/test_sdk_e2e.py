@@ -8,6 +8,7 @@ few seconds, so a run can be cancelled while it runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -119,6 +120,11 @@ async def server(database_url: tuple[str, dict[str, str]], tmp_path: Path) -> As
     engine = create_engine(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     await upgrade_schema(engine)
     await engine.dispose()
+    # The project's graphs and one with a subgraph.
+    graphs = json.loads((ROOT / "langgraph.json").read_text())
+    graphs["graphs"]["nested"] = "./tests/langgraph_api/nested_graph.py:graph"
+    graphs_file = tmp_path / "langgraph.json"
+    graphs_file.write_text(json.dumps(graphs))
     llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
@@ -128,6 +134,7 @@ async def server(database_url: tuple[str, dict[str, str]], tmp_path: Path) -> As
             "MAI_DATA_DIR": str(tmp_path / "data"),
             "MAI_LLM_BASE_URL": llm.base_url,
             "MAI_LLM_MODEL": "test-model",
+            "MAI_GRAPHS_FILE": str(graphs_file),
             "MAI_LLM_MAX_RETRIES": "0",
             "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
             "MAI_BCRYPT_ROUNDS": "4",
@@ -592,7 +599,6 @@ class _Hooks:
     """A local receiver of run webhooks: the JSON bodies it was POSTed."""
 
     def __init__(self) -> None:
-        import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -729,3 +735,26 @@ async def test_run_options_and_multitask_strategies(server: str) -> None:
     assert (await client.runs.get(busy, first_run["run_id"]))["status"] == "success"
     said = [m["content"] for m in done["messages"] if m["type"] == "human"]
     assert said[-2:] == ["brief queued one", "queued two"]
+
+    # Subgraphs: their parts under `mode|namespace` names when asked for, and their schemas.
+    nested = [
+        p
+        async for p in client.runs.stream(
+            None,
+            "nested",
+            input={"steps": []},
+            stream_mode=["updates", "values"],
+            stream_subgraphs=True,
+        )
+    ]
+    inside = [p for p in nested if p.event.startswith("updates|child:")]
+    assert [p.data for p in inside] == [{"inner": {"steps": ["inner"]}}], nested
+    assert [p.data for p in nested if p.event == "values"][-1]["steps"][-1] == "inner"
+    flat = [
+        p.event
+        async for p in client.runs.stream(
+            None, "nested", input={"steps": []}, stream_mode=["updates"]
+        )
+    ]
+    assert not [e for e in flat if "|" in e], flat
+    assert list(await client.assistants.get_subgraphs("nested")) == ["child"]
