@@ -34,12 +34,14 @@ class AssistantRepository:
         return version
 
     async def visible_to(
-        self, user_id: uuid.UUID | None, graph_id: str | None = None
+        self, user_id: uuid.UUID, graph_id: str | None = None
     ) -> Sequence[Assistant]:
-        """The assistants of a user (every user's with None), oldest first."""
-        query = select(Assistant).order_by(Assistant.created_at, Assistant.id)
-        if user_id is not None:
-            query = query.where(Assistant.user_id == user_id)
+        """The assistants of a user (on one graph, when given), oldest first."""
+        query = (
+            select(Assistant)
+            .where(Assistant.user_id == user_id)
+            .order_by(Assistant.created_at, Assistant.id)
+        )
         if graph_id is not None:
             query = query.where(Assistant.graph_id == graph_id)
         return (await self.session.execute(query)).scalars().all()

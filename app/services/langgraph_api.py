@@ -778,6 +778,7 @@ class LangGraphService:
         if checkpoint_id is not None:
             await self._check_checkpoint(thread_id, checkpoint_id)
         from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+        from langgraph.errors import InvalidUpdateError
         from langgraph.runtime import Runtime
 
         config = self._config(conversation, checkpoint_id)
@@ -788,7 +789,7 @@ class LangGraphService:
         )
         try:
             written = await entry.graph.aupdate_state(config, values, as_node=as_node)
-        except (ValueError, KeyError, TypeError) as error:
+        except (InvalidUpdateError, ValueError, KeyError, TypeError) as error:
             # LangGraph refuses values its state cannot take, or an ambiguous node.
             raise Unprocessable(str(error), code="invalid_state_update") from None
         async with self.resources.sessionmaker() as session:
@@ -797,3 +798,15 @@ class LangGraphService:
                 stored.updated_at = self.resources.clock.now()
                 await session.commit()
         return {"checkpoint": self._checkpoint(written, str(thread_id))}
+
+    async def delete_assistant(self, assistant_id: str, *, delete_threads: bool) -> None:
+        """Delete the caller's assistant; with `delete_threads`, also the caller's threads
+        whose metadata names it (with their runs and checkpoints)."""
+        await self.assistants.delete(assistant_id)
+        if not delete_threads:
+            return
+        async with self.resources.sessionmaker() as session:
+            threads = await ConversationRepository(session).all_for_user(self.user_id)
+        for thread in threads:
+            if (thread.thread_metadata or {}).get("assistant_id") == assistant_id:
+                await self.delete_thread(thread.id)

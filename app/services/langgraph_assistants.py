@@ -233,8 +233,8 @@ class AssistantService:
         found = [self.system_json(gid) for gid in sorted(self._entries())]
         found = [a for a in found if graph_id is None or a["graph_id"] == graph_id]
         async with self.resources.sessionmaker() as session:
-            owner = None if self.user.is_admin else self.user.id
-            mine = await AssistantRepository(session).visible_to(owner, graph_id)
+            # Search lists the caller's own (an admin reads others' by id only).
+            mine = await AssistantRepository(session).visible_to(self.user.id, graph_id)
         found.extend(self.assistant_json(a) for a in mine)
         found = [
             a

@@ -589,10 +589,14 @@ async def test_user_assistants_and_thread_tools(server: str) -> None:
         await other.threads.get(thread_id)
     assert _status(still_hidden.value) == 404
 
-    await client.assistants.delete(bot)
-    with pytest.raises(httpx.HTTPStatusError) as deleted:
-        await client.assistants.get(bot)
-    assert _status(deleted.value) == 404
+    # Deleting it with delete_threads removes the threads that still name it: the copy (the
+    # original's last run was of the system assistant).
+    await client.assistants.delete(bot, delete_threads=True)
+    for gone in (client.assistants.get(bot), client.threads.get(copied["thread_id"])):
+        with pytest.raises(httpx.HTTPStatusError) as deleted:
+            await gone
+        assert _status(deleted.value) == 404
+    assert (await client.threads.get(thread_id))["metadata"]["assistant_id"] != bot
 
 
 class _Hooks:

@@ -194,9 +194,12 @@ async def patch_assistant(
 
 
 @router.delete("/assistants/{assistant_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_assistant(assistant_id: str, service: Service) -> None:
-    """Delete your assistant and its versions (409 for a system assistant)."""
-    await service.assistants.delete(assistant_id)
+async def delete_assistant(
+    assistant_id: str, service: Service, delete_threads: bool = False
+) -> None:
+    """Delete your assistant and its versions (409 for a system assistant); with
+    `delete_threads`, also your threads whose metadata names it."""
+    await service.delete_assistant(assistant_id, delete_threads=delete_threads)
 
 
 @router.post("/assistants/{assistant_id}/versions")
