@@ -43,7 +43,15 @@ def _matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> b
 
 def merge_config(base: Mapping[str, Any] | None, run: Mapping[str, Any] | None) -> dict[str, Any]:
     """A run's config over its assistant's: `configurable` and `metadata` merged key by key
-    (the run's win), tags joined, anything else the run's when it sets it."""
+    (the run's win), tags joined, anything else the run's when it sets it; 422 for a config
+    whose `configurable`, `metadata` or `tags` has the wrong type."""
+    for given in (base, run):
+        for key, kind in (("configurable", dict), ("metadata", dict), ("tags", list)):
+            if (given or {}).get(key) is not None and not isinstance((given or {})[key], kind):
+                raise Unprocessable(
+                    f"config.{key} must be {'an object' if kind is dict else 'a list'}.",
+                    code="invalid_config",
+                )
     merged: dict[str, Any] = {**(base or {}), **(run or {})}
     for key in ("configurable", "metadata"):
         if (base or {}).get(key) or (run or {}).get(key):
@@ -299,6 +307,7 @@ class AssistantService:
         """A new assistant on a graph (version 1); an existing id is 409 unless `if_exists:
         do_nothing`, which answers the caller's existing assistant."""
         entry = self._graph(graph_id)
+        merge_config(config, None)
         now = self.resources.clock.now()
         async with self.resources.sessionmaker() as session:
             assistants = AssistantRepository(session)
@@ -364,6 +373,7 @@ class AssistantService:
         current = await self._owned(assistant_id, write=True)
         if graph_id is not None:
             self._graph(graph_id)
+        merge_config(config, None)
         now = self.resources.clock.now()
         async with self.resources.sessionmaker() as session:
             assistants = AssistantRepository(session)
