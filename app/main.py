@@ -36,6 +36,7 @@ from app.services.approvals import start_approvals
 from app.services.kb.embeddings import Embedder
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
+from app.services.langgraph_webhooks import start_run_webhooks
 from app.services.memory import open_memory_store_for
 from app.services.retention import start_retention
 from app.services.users import ensure_admin
@@ -87,6 +88,7 @@ def create_app(
             await start_agent_runtime(resources, chat_model)
             # Approvals: send_email, notifications, webhook, the expiry sweeper.
             await start_approvals(resources)
+            start_run_webhooks(resources)
             # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
             start_retention(resources)
             resources.ready = True

@@ -19,6 +19,7 @@ from app.models.approval import (
     ApprovalStatus,
     OutboxEmail,
 )
+from app.models.assistant import Assistant, AssistantVersion
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.invite import Invite
@@ -36,6 +37,8 @@ __all__ = [
     "ApprovalEventKind",
     "ApprovalKind",
     "ApprovalStatus",
+    "Assistant",
+    "AssistantVersion",
     "Base",
     "Conversation",
     "DocumentStatus",

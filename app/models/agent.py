@@ -139,6 +139,9 @@ class AgentRun(IdMixin, Base):
     # Which API created the run: "langgraph" runs stream the graph's state as `values` events
     # (LangGraph's wire format); NULL runs stream MAI's turn result.
     protocol: Mapped[str | None] = mapped_column(String(20))
+    # LangGraph run options the executor and the LangGraph routes act on: the assistant, the
+    # stream modes as the client named them, interrupt_before/after, subgraphs, webhook.
+    kwargs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ToolExecution(Base):

@@ -9,46 +9,49 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.graphs import GraphEntry
 from app.core.resources import Resources
-from app.models import AgentRun, Approval, Conversation, MultitaskStrategy, RunStatus, User
-from app.repositories.conversations import ConversationRepository
+from app.models import (
+    AgentRun,
+    Approval,
+    Conversation,
+    Message,
+    MultitaskStrategy,
+    RunStatus,
+    User,
+)
+from app.repositories.conversations import ConversationRepository, MessageRepository
 from app.repositories.runs import RunRepository
 from app.services.approvals.service import ApprovalService, DecisionKind
 from app.services.conversations import ConversationService
+from app.services.langgraph_assistants import AssistantService, merge_config, system_assistant_id
 from app.services.runs import STREAM_MODES, RunEngine, RunRequest, title_from, to_jsonable
+from app.services.runs.checkpoints import copy_checkpoints
 from app.services.runs.executor import LANGGRAPH_PROTOCOL
 
-# LangGraph's namespace for system assistant ids: uuid5(NAMESPACE_GRAPH, graph_id), the same
-# ids `langgraph dev` and LangGraph's server give the graphs of a langgraph.json.
-NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
-# When this process started: the system assistants' creation time.
-STARTED_AT = datetime.now(UTC)
 # LangGraph's stream modes and what the run engine streams for each; LangGraph names the
 # `messages-tuple` events `messages`.
 LANGGRAPH_STREAM_MODES = {
     "values": "values",
     "updates": "updates",
     "messages-tuple": "messages",
+    "messages": "messages",
     "custom": "custom",
     "debug": "debug",
     "tasks": "tasks",
     "checkpoints": "checkpoints",
 }
-UNSUPPORTED_STREAM_MODES = frozenset({"messages", "events"})
+UNSUPPORTED_STREAM_MODES = frozenset({"events"})
 # The engine's run statuses as LangGraph names them (a cancelled run is `interrupted` there).
 RUN_STATUS = {RunStatus.cancelled.value: "interrupted"}
-
-
-def system_assistant_id(graph_id: str) -> str:
-    """The id LangGraph gives the system assistant of a graph."""
-    return str(uuid.uuid5(NAMESPACE_GRAPH, graph_id))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -67,7 +70,7 @@ def stream_modes_of(requested: str | Sequence[str] | None) -> list[str]:
     if unsupported:
         raise Unprocessable(
             f"stream_mode {', '.join(map(repr, unsupported))} is not supported by this server; "
-            "use messages-tuple for tokens, or any of "
+            "use messages or messages-tuple for tokens, or any of "
             f"{', '.join(sorted(LANGGRAPH_STREAM_MODES))}.",
             code="unsupported_stream_mode",
         )
@@ -166,6 +169,63 @@ def approval_decisions(
     )
 
 
+def run_json(run: AgentRun) -> dict[str, Any]:
+    """A run as LangGraph's `Run`."""
+    updated = run.finished_at or run.started_at or run.created_at
+    return {
+        "run_id": str(run.id),
+        "thread_id": str(run.conversation_id),
+        "assistant_id": (run.kwargs or {}).get("assistant_id") or system_assistant_id(run.graph_id),
+        "created_at": _iso(run.created_at),
+        "updated_at": _iso(updated),
+        "status": RUN_STATUS.get(run.status, run.status),
+        "metadata": dict((run.config or {}).get("metadata") or {}),
+        "multitask_strategy": run.multitask_strategy,
+        "kwargs": {
+            key: value for key, value in (run.kwargs or {}).items() if key != "assistant_id"
+        },
+    }
+
+
+@dataclass
+class RunOptions:
+    """What a LangGraph run asks for, as its body names it."""
+
+    assistant_id: str
+    input: Any = None
+    command: dict[str, Any] | None = None
+    stream_mode: str | list[str] | None = None
+    stream_subgraphs: bool = False
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    multitask_strategy: str = "reject"
+    if_not_exists: str = "reject"
+    interrupt_before: str | list[str] | None = None
+    interrupt_after: str | list[str] | None = None
+    webhook: str | None = None
+    after_seconds: float | None = None
+    checkpoint_id: str | None = None
+
+
+def _node_names(
+    entry: GraphEntry, names: str | list[str] | None, field: str
+) -> str | list[str] | None:
+    """`*` or node names of the graph (422 naming the unknown ones)."""
+    if names in (None, [], ""):
+        return None
+    if names == "*":
+        return "*"
+    listed = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in listed if n not in entry.graph.nodes]
+    if unknown:
+        raise Unprocessable(
+            f"{field}: graph {entry.graph_id!r} has no node {', '.join(map(repr, unknown))}.",
+            code="invalid_interrupt_nodes",
+        )
+    return listed
+
+
 class LangGraphService:
     """LangGraph API use cases for one caller; stateless, one per request is fine."""
 
@@ -174,97 +234,25 @@ class LangGraphService:
         self.user = user
         self.user_id = user.id
         self.engine = RunEngine(resources)
-
-    # Assistants -------------------------------------------------------------------------
+        self.assistants = AssistantService(resources, user)
 
     def _entries(self) -> dict[str, GraphEntry]:
         assert self.resources.graphs is not None, "the graphs are not loaded"
         return self.resources.graphs.entries
 
-    def resolve_graph(self, assistant_id: str) -> GraphEntry:
-        """The graph of an assistant id or a graph id (404 for neither)."""
-        entries = self._entries()
-        if assistant_id in entries:
-            return entries[assistant_id]
-        for graph_id, entry in entries.items():
-            if system_assistant_id(graph_id) == assistant_id.lower():
-                return entry
-        raise NotFound(f"No assistant with id {assistant_id!r}.", code="assistant_not_found")
-
-    def assistant(self, graph_id: str) -> dict[str, Any]:
-        """The system assistant of a graph, as LangGraph's `Assistant`."""
-        created = STARTED_AT.isoformat()
-        return {
-            "assistant_id": system_assistant_id(graph_id),
-            "graph_id": graph_id,
-            "config": {},
-            "context": {},
-            "metadata": {"created_by": "system"},
-            "name": graph_id,
-            "description": None,
-            "version": 1,
-            "created_at": created,
-            "updated_at": created,
-        }
-
-    def search_assistants(
-        self,
-        *,
-        graph_id: str | None,
-        metadata: Mapping[str, Any] | None,
-        name: str | None,
-        limit: int,
-        offset: int,
-    ) -> list[dict[str, Any]]:
-        """The assistants matching every filter given, by graph id."""
-        found = [
-            self.assistant(gid)
-            for gid in sorted(self._entries())
-            if (graph_id is None or gid == graph_id)
-            and (name is None or name.lower() in gid.lower())
-        ]
-        found = [a for a in found if _matches(a["metadata"], metadata)]
-        return found[offset : offset + limit]
-
-    def drawable_graph(self, assistant_id: str, xray: bool | int) -> dict[str, Any]:
-        """The assistant's graph as LangGraph's drawable JSON (nodes and edges)."""
-        entry = self.resolve_graph(assistant_id)
-        drawn = entry.graph.get_graph(xray=xray).to_json()
-        return cast(dict[str, Any], to_jsonable(drawn))
-
-    def schemas(self, assistant_id: str) -> dict[str, Any]:
-        """The assistant's input, output, state, config and context JSON schemas."""
-        entry = self.resolve_graph(assistant_id)
-        graph = entry.graph
-
-        def schema_of(make: Any) -> dict[str, Any] | None:
-            # A schema a type cannot express (a live object in the context) is left out.
-            try:
-                return cast(dict[str, Any], make())
-            except Exception:
-                return None
-
-        from pydantic import TypeAdapter
-
-        state_type = getattr(getattr(graph, "builder", None), "state_schema", None)
-        context_type = entry.context_schema
-        return {
-            "graph_id": entry.graph_id,
-            "input_schema": schema_of(graph.get_input_jsonschema),
-            "output_schema": schema_of(graph.get_output_jsonschema),
-            "state_schema": schema_of(lambda: TypeAdapter(state_type).json_schema())
-            if state_type is not None
-            else None,
-            "config_schema": None,
-            "context_schema": schema_of(lambda: TypeAdapter(context_type).json_schema())
-            if context_type is not None
-            else None,
-        }
-
     # Threads ----------------------------------------------------------------------------
 
-    async def _owned(self, session: Any, thread_id: uuid.UUID) -> Conversation:
-        conversation = await ConversationRepository(session).get_for_user(thread_id, self.user_id)
+    async def _owned(
+        self, session: AsyncSession, thread_id: uuid.UUID, *, read: bool = False
+    ) -> Conversation:
+        """The caller's thread; with `read`, an admin gets anyone's. 404 otherwise."""
+        conversation: Conversation | None
+        if read and self.user.is_admin:
+            conversation = await session.get(Conversation, thread_id)
+        else:
+            conversation = await ConversationRepository(session).get_for_user(
+                thread_id, self.user_id
+            )
         if conversation is None:
             raise NotFound(f"No thread with id {thread_id}.", code="thread_not_found")
         return conversation
@@ -299,9 +287,9 @@ class LangGraphService:
         return await self.thread_json(conversation)
 
     async def get_thread(self, thread_id: uuid.UUID) -> dict[str, Any]:
-        """The caller's thread (404 for another user's)."""
+        """The caller's thread (404 for another user's; an admin reads anyone's)."""
         async with self.resources.sessionmaker() as session:
-            conversation = await self._owned(session, thread_id)
+            conversation = await self._owned(session, thread_id, read=True)
         return await self.thread_json(conversation)
 
     async def update_thread(self, thread_id: uuid.UUID, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -469,7 +457,7 @@ class LangGraphService:
     ) -> dict[str, Any]:
         """The thread's current state (or at `checkpoint_id`; 404 for an unknown one)."""
         async with self.resources.sessionmaker() as session:
-            conversation = await self._owned(session, thread_id)
+            conversation = await self._owned(session, thread_id, read=True)
         graph = self._graph_of(conversation).graph
         state = await graph.aget_state(
             self._config(conversation, checkpoint_id), subgraphs=subgraphs
@@ -493,7 +481,7 @@ class LangGraphService:
     ) -> list[dict[str, Any]]:
         """The thread's past states, newest first."""
         async with self.resources.sessionmaker() as session:
-            conversation = await self._owned(session, thread_id)
+            conversation = await self._owned(session, thread_id, read=True)
         graph = self._graph_of(conversation).graph
         before_config = self._config(conversation, before) if before else None
         return [
@@ -507,60 +495,64 @@ class LangGraphService:
 
     def run_json(self, run: AgentRun) -> dict[str, Any]:
         """A run as LangGraph's `Run`."""
-        updated = run.finished_at or run.started_at or run.created_at
-        return {
-            "run_id": str(run.id),
-            "thread_id": str(run.conversation_id),
-            "assistant_id": system_assistant_id(run.graph_id),
-            "created_at": _iso(run.created_at),
-            "updated_at": _iso(updated),
-            "status": RUN_STATUS.get(run.status, run.status),
-            "metadata": dict((run.config or {}).get("metadata") or {}),
-            "multitask_strategy": run.multitask_strategy,
-            "kwargs": {},
-        }
+        return run_json(run)
 
     async def create_run(
-        self,
-        thread_id: uuid.UUID | None,
-        *,
-        assistant_id: str,
-        input: Any,
-        command: dict[str, Any] | None,
-        stream_mode: str | Sequence[str] | None,
-        config: dict[str, Any] | None,
-        context: dict[str, Any] | None,
-        metadata: dict[str, Any] | None,
-        multitask_strategy: str,
-        if_not_exists: str,
-        streamed: bool,
+        self, thread_id: uuid.UUID | None, options: RunOptions, *, streamed: bool
     ) -> AgentRun:
-        """Queue a run on the thread (a new thread when None) through the run engine."""
-        if command is not None and input is not None:
+        """Queue a run on the thread (a new thread when None) through the run engine, with
+        the assistant's config and context under the run's own."""
+        if options.command is not None and options.input is not None:
             raise Unprocessable("Send either input or command, not both.", code="input_and_command")
-        entry = self.resolve_graph(assistant_id)
-        modes = stream_modes_of(stream_mode)
+        resolved = await self.assistants.resolve(options.assistant_id)
+        entry = resolved.entry
+        modes = stream_modes_of(options.stream_mode)
+        named = (
+            [options.stream_mode]
+            if isinstance(options.stream_mode, str)
+            else list(options.stream_mode or ["values"])
+        )
+        pauses = {
+            "interrupt_before": _node_names(entry, options.interrupt_before, "interrupt_before"),
+            "interrupt_after": _node_names(entry, options.interrupt_after, "interrupt_after"),
+        }
+        command = options.command
         if thread_id is not None and command is not None and "resume" in command:
             resumed = await self._resume_approvals(thread_id, command["resume"])
             if resumed is not None:
                 return resumed
-        run_config = dict(config or {})
-        if metadata:
-            run_config["metadata"] = {**(run_config.get("metadata") or {}), **metadata}
-        message = last_user_text(input) if command is None else None
+        run_config = merge_config(resolved.config, options.config)
+        if options.metadata:
+            run_config["metadata"] = {**(run_config.get("metadata") or {}), **options.metadata}
+        if options.checkpoint_id is not None:
+            await self._check_checkpoint(thread_id, options.checkpoint_id)
+            run_config["configurable"] = {
+                **(run_config.get("configurable") or {}),
+                "checkpoint_id": options.checkpoint_id,
+            }
+        context = {**resolved.context, **(options.context or {})} or None
+        kwargs: dict[str, Any] = {
+            "assistant_id": resolved.assistant_id,
+            "stream_mode": named,
+            **({"stream_subgraphs": True} if options.stream_subgraphs else {}),
+            **{key: value for key, value in pauses.items() if value},
+            **({"webhook": options.webhook} if options.webhook else {}),
+            **({"checkpoint_id": options.checkpoint_id} if options.checkpoint_id else {}),
+        }
+        message = last_user_text(options.input) if command is None else None
         now = self.resources.clock.now()
         async with self.resources.sessionmaker() as session:
             if thread_id is not None:
                 conversations = ConversationRepository(session)
                 existing = await session.get(Conversation, thread_id)
-                if existing is None and if_not_exists == "create":
+                if existing is None and options.if_not_exists == "create":
                     await conversations.add(
                         Conversation(
                             id=thread_id,
                             user_id=self.user_id,
                             title=title_from(message or entry.graph_id),
                             graph_id=entry.graph_id,
-                            thread_metadata={},
+                            thread_metadata={"assistant_id": resolved.assistant_id},
                             last_activity_at=now,
                             created_at=now,
                             updated_at=now,
@@ -570,6 +562,10 @@ class LangGraphService:
                     raise NotFound(f"No thread with id {thread_id}.", code="thread_not_found")
                 else:
                     existing.graph_id = entry.graph_id
+                    existing.thread_metadata = {
+                        **(existing.thread_metadata or {}),
+                        "assistant_id": resolved.assistant_id,
+                    }
                     if existing.title == "New conversation" and message:
                         existing.title = title_from(message)
                     existing.updated_at = now
@@ -581,14 +577,16 @@ class LangGraphService:
                         graph_id=entry.graph_id,
                         thread_id=thread_id,
                         message=message,
-                        input=input if command is None else None,
+                        input=options.input if command is None else None,
                         command=command,
-                        multitask_strategy=MultitaskStrategy(multitask_strategy),
+                        multitask_strategy=MultitaskStrategy(options.multitask_strategy),
                         stream_modes=modes,
                         streamed=streamed,
                         config=run_config or None,
                         context=context,
                         protocol=LANGGRAPH_PROTOCOL,
+                        kwargs=kwargs,
+                        delay_seconds=options.after_seconds,
                     ),
                 )
             except NotFound as error:
@@ -600,6 +598,32 @@ class LangGraphService:
             await session.commit()
         await self.engine.queued(run)
         return run
+
+    async def _check_checkpoint(self, thread_id: uuid.UUID | None, checkpoint_id: str) -> None:
+        """404 unless the caller's thread has this checkpoint."""
+        if thread_id is None:
+            raise Unprocessable(
+                "checkpoint_id needs a thread: a stateless run starts from nothing.",
+                code="checkpoint_without_thread",
+            )
+        async with self.resources.sessionmaker() as session:
+            await self._owned(session, thread_id)
+        saver = self.resources.checkpointer
+        assert saver is not None
+        found = await saver.aget_tuple(
+            {
+                "configurable": {
+                    "thread_id": str(thread_id),
+                    "checkpoint_ns": "",
+                    "checkpoint_id": checkpoint_id,
+                }
+            }
+        )
+        if found is None:
+            raise NotFound(
+                f"Thread {thread_id} has no checkpoint {checkpoint_id!r}.",
+                code="checkpoint_not_found",
+            )
 
     async def _resume_approvals(self, thread_id: uuid.UUID, resume: Any) -> AgentRun | None:
         """A resume of a thread paused on tool approvals decides them on the approval
@@ -624,10 +648,15 @@ class LangGraphService:
             )
         return await approvals.start_resume(plan)
 
-    async def get_run(self, thread_id: uuid.UUID, run_id: uuid.UUID) -> AgentRun:
-        """The caller's run on this thread (404 otherwise)."""
+    async def get_run(
+        self, thread_id: uuid.UUID, run_id: uuid.UUID, *, read: bool = False
+    ) -> AgentRun:
+        """The caller's run on this thread (with `read`, an admin gets anyone's; 404
+        otherwise)."""
         try:
-            run = await self.engine.get(run_id, self.user_id)
+            run = await self.engine.get(
+                run_id, None if read and self.user.is_admin else self.user_id
+            )
         except NotFound:
             run = None
         if run is None or run.conversation_id != thread_id:
@@ -637,9 +666,11 @@ class LangGraphService:
     async def list_runs(
         self, thread_id: uuid.UUID, *, limit: int, offset: int, status: str | None
     ) -> list[dict[str, Any]]:
-        """The thread's runs, newest first."""
+        """The thread's runs, newest first (an admin reads anyone's)."""
+        async with self.resources.sessionmaker() as session:
+            owner = (await self._owned(session, thread_id, read=True)).user_id
         try:
-            runs = await self.engine.for_thread(thread_id, self.user_id, limit=limit, offset=offset)
+            runs = await self.engine.for_thread(thread_id, owner, limit=limit, offset=offset)
         except NotFound:
             raise NotFound(f"No thread with id {thread_id}.", code="thread_not_found") from None
         found = [self.run_json(run) for run in runs]
@@ -679,3 +710,107 @@ class LangGraphService:
     async def discard_thread(self, thread_id: uuid.UUID) -> None:
         """Delete a stateless run's temporary thread once its run ended."""
         await ConversationService(self.resources, self.user_id).delete(thread_id)
+
+    async def cancel_if_active(self, run: AgentRun) -> None:
+        """Cancel the run unless it already ended (a streaming client went away)."""
+        try:
+            await self.engine.cancel(run, "interrupt")
+        except Conflict:
+            return
+
+    async def copy_thread(self, thread_id: uuid.UUID) -> dict[str, Any]:
+        """A new thread of the caller's with the thread's metadata, messages and every
+        checkpoint (so its state and history are the same)."""
+        now = self.resources.clock.now()
+        async with self.resources.sessionmaker() as session:
+            source = await self._owned(session, thread_id, read=True)
+            copy = await ConversationRepository(session).add(
+                Conversation(
+                    id=uuid.uuid4(),
+                    user_id=self.user_id,
+                    title=source.title,
+                    graph_id=source.graph_id,
+                    thread_metadata=dict(source.thread_metadata or {}),
+                    last_activity_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            messages = MessageRepository(session)
+            for message in await messages.list_for_conversation(thread_id):
+                await messages.add(
+                    Message(
+                        conversation_id=copy.id,
+                        position=message.position,
+                        role=message.role,
+                        content=message.content,
+                        tool_calls=message.tool_calls,
+                        citations=message.citations,
+                        usage=message.usage,
+                        model=message.model,
+                        created_at=message.created_at,
+                    )
+                )
+            assert self.resources.checkpointer is not None
+            await copy_checkpoints(self.resources.checkpointer, str(thread_id), str(copy.id))
+            await session.commit()
+        return await self.thread_json(copy)
+
+    async def update_state(
+        self,
+        thread_id: uuid.UUID,
+        values: Any,
+        *,
+        as_node: str | None,
+        checkpoint_id: str | None,
+    ) -> dict[str, Any]:
+        """Write `values` to the thread's state as if node `as_node` returned them (from
+        `checkpoint_id` when given); 409 while a run is active on it."""
+        async with self.resources.sessionmaker() as session:
+            conversation = await self._owned(session, thread_id)
+        if await self.thread_status(conversation) == "busy":
+            raise Conflict(
+                "A run is in progress on this thread; update its state once it ended.",
+                code="thread_busy",
+            )
+        entry = self._graph_of(conversation)
+        if as_node is not None and as_node not in entry.graph.nodes:
+            raise Unprocessable(
+                f"as_node: graph {entry.graph_id!r} has no node {as_node!r}.",
+                code="invalid_as_node",
+            )
+        if checkpoint_id is not None:
+            await self._check_checkpoint(thread_id, checkpoint_id)
+        from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+        from langgraph.errors import InvalidUpdateError
+        from langgraph.runtime import Runtime
+
+        config = self._config(conversation, checkpoint_id)
+        # LangGraph runs the node's routers to find what comes next, without a runtime of
+        # its own: routers that read the run's context get the graph's defaults.
+        config["configurable"][CONFIG_KEY_RUNTIME] = Runtime(
+            context=None, store=self.resources.memory_store
+        )
+        try:
+            written = await entry.graph.aupdate_state(config, values, as_node=as_node)
+        except (InvalidUpdateError, ValueError, KeyError, TypeError) as error:
+            # LangGraph refuses values its state cannot take, or an ambiguous node.
+            raise Unprocessable(str(error), code="invalid_state_update") from None
+        async with self.resources.sessionmaker() as session:
+            stored = await session.get(Conversation, thread_id)
+            if stored is not None:
+                stored.updated_at = self.resources.clock.now()
+                await session.commit()
+        return {"checkpoint": self._checkpoint(written, str(thread_id))}
+
+    async def delete_assistant(self, assistant_id: str, *, delete_threads: bool) -> None:
+        """Delete the caller's assistant; with `delete_threads`, also the caller's threads
+        whose metadata names it (with their runs and checkpoints)."""
+        await self.assistants.delete(assistant_id)
+        if not delete_threads:
+            return
+        async with self.resources.sessionmaker() as session:
+            threads = await ConversationRepository(session).all_for_user(self.user_id)
+        for thread in threads:
+            if (thread.thread_metadata or {}).get("assistant_id") == assistant_id:
+                await self.delete_thread(thread.id)

@@ -52,11 +52,34 @@ class ApprovalRequest(TypedDict):
     expires_at: str
 
 
+class ActionRequest(TypedDict):
+    """One call as LangChain's human-in-the-loop middleware asks about it."""
+
+    name: str
+    args: dict[str, Any]
+    description: str
+
+
+class ReviewConfig(TypedDict):
+    """Which decisions LangChain's human-in-the-loop clients may offer for a call."""
+
+    action_name: str
+    allowed_decisions: list[str]
+
+
 class ApprovalInterrupt(TypedDict):
-    """The interrupt value: every call of this round that needs approval."""
+    """The interrupt value: every call of this round that needs approval, in MAI's shape
+    (`approvals`) and in LangChain's human-in-the-loop shape (`action_requests` and
+    `review_configs`, in the same order), so Agent Chat UI and other HITL clients render it."""
 
     kind: str
     approvals: list[ApprovalRequest]
+    action_requests: list[ActionRequest]
+    review_configs: list[ReviewConfig]
+
+
+# LangChain's human-in-the-loop decision types as the decisions `_verdict` reads.
+HITL_DECISIONS = {"approve": "approved", "edit": "modified", "reject": "rejected"}
 
 
 class ApprovalDecision(TypedDict, total=False):
@@ -196,14 +219,46 @@ def gate_calls(
     requests = [request for request in requests if request["tool_call_id"] not in repeats]
     if not requests:
         return verdicts
-    payload: ApprovalInterrupt = {"kind": INTERRUPT_KIND, "approvals": requests}
+    payload: ApprovalInterrupt = {
+        "kind": INTERRUPT_KIND,
+        "approvals": requests,
+        "action_requests": [
+            {"name": r["tool"], "args": r["args"], "description": r["reason"]} for r in requests
+        ],
+        "review_configs": [
+            {"action_name": r["tool"], "allowed_decisions": ["approve", "edit", "reject"]}
+            for r in requests
+        ],
+    }
     # Pauses the run the first time; on resume returns the decisions (the node re-ran to here,
     # and nothing of this round has run yet).
     answer = interrupt(payload)
-    decisions: Mapping[str, Any] = answer if isinstance(answer, Mapping) else {}
+    decisions: Mapping[str, Any] = from_hitl(answer, requests)
     for request in requests:
         verdicts[request["tool_call_id"]] = _verdict(request, decisions.get(request["approval_id"]))
     return verdicts
+
+
+def from_hitl(answer: Any, requests: list[ApprovalRequest]) -> Mapping[str, Any]:
+    """The decisions by approval id: the resume value itself, or LangChain's
+    `{"decisions": [{"type": "approve" | "edit" | "reject", ...}]}` (one per request, in
+    order) when a client resumed the graph directly with it."""
+    if not isinstance(answer, Mapping):
+        return {}
+    listed = answer.get("decisions")
+    if not isinstance(listed, list):
+        return answer
+    found: dict[str, Any] = {}
+    for request, decision in zip(requests, listed, strict=False):
+        if not isinstance(decision, Mapping):
+            continue
+        edited = decision.get("edited_action")
+        found[request["approval_id"]] = {
+            "decision": HITL_DECISIONS.get(str(decision.get("type")), "rejected"),
+            "args": edited.get("args") if isinstance(edited, Mapping) else decision.get("args"),
+            "reason": decision.get("message"),
+        }
+    return found
 
 
 def _verdict(request: ApprovalRequest, decision: Any) -> Verdict:

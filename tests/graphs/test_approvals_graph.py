@@ -233,6 +233,47 @@ async def test_two_gated_calls_give_two_approvals_decided_separately(agent: Agen
     assert [r["status"] for r in done["tool_runs"]] == ["ok", "rejected"]
 
 
+async def test_langchain_hitl_shape_asks_and_decides(agent: Agent) -> None:
+    """The interrupt also speaks LangChain's human-in-the-loop schema, and a resume with its
+    `decisions` list (one per action, in order) decides the calls."""
+    recorder = Recorder()
+    llm = scripted(
+        {"route": "tools"},
+        ask_tools(
+            tool_call("write_note", {"text": "one"}, "c1"),
+            tool_call("write_note", {"text": "two"}, "c2"),
+        ),
+        "One edited, one refused.",
+    )
+    config = thread()
+    ctx = context(llm, recorder.registry())
+    paused = await start(agent, ctx, config)
+    [pause] = paused["__interrupt__"]
+    assert [a["name"] for a in pause.value["action_requests"]] == ["write_note", "write_note"]
+    assert [a["args"] for a in pause.value["action_requests"]] == [{"text": "one"}, {"text": "two"}]
+    assert pause.value["review_configs"][0] == {
+        "action_name": "write_note",
+        "allowed_decisions": ["approve", "edit", "reject"],
+    }
+    done = await agent.ainvoke(
+        Command(
+            resume={
+                "decisions": [
+                    {
+                        "type": "edit",
+                        "edited_action": {"name": "write_note", "args": {"text": "1"}},
+                    },
+                    {"type": "reject", "message": "duplicate"},
+                ]
+            }
+        ),
+        config,
+        context=ctx,
+    )
+    assert recorder.runs == [("write_note", "1")]
+    assert [r["status"] for r in done["tool_runs"]] == ["ok", "rejected"]
+
+
 async def test_policy_lists_override_the_tool_flag(agent: Agent) -> None:
     recorder = Recorder()
     # calculator is not flagged but required by configuration; write_note is exempted.

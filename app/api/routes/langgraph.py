@@ -8,18 +8,19 @@ from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Header, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import KeyOrTokenBudgetCheck, KeyOrTokenUser, ResourcesDep, SessionDep
 from app.api.sse import encode, sse_response
-from app.core.errors import Unprocessable
 from app.core.resources import Resources
 from app.core.run_events import END_EVENT, LoggedEvent, sse_id
 from app.models import AgentRun
 from app.services.agent import AgentService
-from app.services.langgraph_api import LangGraphService
+from app.services.langgraph_api import LangGraphService, RunOptions
+from app.services.langgraph_assistants import graph_schemas
 
 
 async def _release_connection(session: SessionDep, _: KeyOrTokenUser) -> None:
@@ -74,7 +75,7 @@ async def info() -> dict[str, Any]:
 
 
 class AssistantSearchIn(BaseModel):
-    """Filters of `POST /assistants/search`."""
+    """Filters of `POST /assistants/search` and `/assistants/count`."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -83,34 +84,138 @@ class AssistantSearchIn(BaseModel):
     name: str | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
+    sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+
+
+class AssistantCreateIn(BaseModel):
+    """Body of `POST /assistants`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    graph_id: str = Field(min_length=1, max_length=100)
+    assistant_id: uuid.UUID | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = Field(None, max_length=200)
+    description: str | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class AssistantPatchIn(BaseModel):
+    """Body of `PATCH /assistants/{id}`: what the new version changes."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    graph_id: str | None = Field(None, min_length=1, max_length=100)
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = Field(None, max_length=200)
+    description: str | None = None
+
+
+class AssistantVersionsIn(BaseModel):
+    """Body of `POST /assistants/{id}/versions`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class AssistantLatestIn(BaseModel):
+    """Body of `POST /assistants/{id}/latest`."""
+
+    version: int = Field(ge=1)
+
+
+@router.post("/assistants")
+async def create_assistant(body: AssistantCreateIn, service: Service) -> dict[str, Any]:
+    """A new assistant on a graph, with its own config, context and metadata (409 when
+    `assistant_id` exists, unless `if_exists: do_nothing`)."""
+    return await service.assistants.create(
+        graph_id=body.graph_id,
+        assistant_id=body.assistant_id,
+        config=body.config,
+        context=body.context,
+        metadata=body.metadata,
+        name=body.name,
+        description=body.description,
+        if_exists=body.if_exists,
+    )
 
 
 @router.post("/assistants/search")
 async def search_assistants(body: AssistantSearchIn, service: Service) -> list[dict[str, Any]]:
-    """Assistants by graph id, metadata and name: each graph's system assistant."""
-    return service.search_assistants(
+    """Assistants by graph id, metadata and name: the system ones and your own."""
+    return await service.assistants.search(
         graph_id=body.graph_id,
         metadata=body.metadata,
         name=body.name,
         limit=body.limit,
         offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
     )
 
 
 @router.post("/assistants/count")
 async def count_assistants(body: AssistantSearchIn, service: Service) -> int:
     """How many assistants match the filters."""
-    return len(
-        service.search_assistants(
-            graph_id=body.graph_id, metadata=body.metadata, name=body.name, limit=10**6, offset=0
-        )
+    found = await service.assistants.search(
+        graph_id=body.graph_id, metadata=body.metadata, name=body.name, limit=10**6, offset=0
     )
+    return len(found)
 
 
 @router.get("/assistants/{assistant_id}")
 async def get_assistant(assistant_id: str, service: Service) -> dict[str, Any]:
     """An assistant by its id or its graph id."""
-    return service.assistant(service.resolve_graph(assistant_id).graph_id)
+    return await service.assistants.get(assistant_id)
+
+
+@router.patch("/assistants/{assistant_id}")
+async def patch_assistant(
+    assistant_id: str, body: AssistantPatchIn, service: Service
+) -> dict[str, Any]:
+    """Save a new version of your assistant and make it the current one."""
+    return await service.assistants.update(
+        assistant_id,
+        graph_id=body.graph_id,
+        config=body.config,
+        context=body.context,
+        metadata=body.metadata,
+        name=body.name,
+        description=body.description,
+    )
+
+
+@router.delete("/assistants/{assistant_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_assistant(
+    assistant_id: str, service: Service, delete_threads: bool = False
+) -> None:
+    """Delete your assistant and its versions (409 for a system assistant); with
+    `delete_threads`, also your threads whose metadata names it."""
+    await service.delete_assistant(assistant_id, delete_threads=delete_threads)
+
+
+@router.post("/assistants/{assistant_id}/versions")
+async def assistant_versions(
+    assistant_id: str, body: AssistantVersionsIn, service: Service
+) -> list[dict[str, Any]]:
+    """The assistant's versions, newest first."""
+    return await service.assistants.versions(assistant_id, body.metadata, body.limit, body.offset)
+
+
+@router.post("/assistants/{assistant_id}/latest")
+async def set_latest_assistant_version(
+    assistant_id: str, body: AssistantLatestIn, service: Service
+) -> dict[str, Any]:
+    """Make one of your assistant's versions the current one."""
+    return await service.assistants.set_latest(assistant_id, body.version)
 
 
 @router.get("/assistants/{assistant_id}/graph")
@@ -118,13 +223,33 @@ async def get_assistant_graph(
     assistant_id: str, service: Service, xray: Annotated[int | bool, Query()] = False
 ) -> dict[str, Any]:
     """The assistant's graph as drawable JSON (`xray` draws subgraphs)."""
-    return service.drawable_graph(assistant_id, xray)
+    resolved = await service.assistants.resolve(assistant_id)
+    return service.assistants.drawable_graph(resolved.entry, xray)
 
 
 @router.get("/assistants/{assistant_id}/schemas")
 async def get_assistant_schemas(assistant_id: str, service: Service) -> dict[str, Any]:
     """The assistant's input, output, state and context JSON schemas."""
-    return service.schemas(assistant_id)
+    resolved = await service.assistants.resolve(assistant_id)
+    return graph_schemas(resolved.entry)
+
+
+@router.get("/assistants/{assistant_id}/subgraphs")
+async def get_assistant_subgraphs(
+    assistant_id: str, service: Service, recurse: bool = False
+) -> dict[str, Any]:
+    """The schemas of the assistant's subgraphs, by namespace."""
+    resolved = await service.assistants.resolve(assistant_id)
+    return service.assistants.subgraphs(resolved.entry, None, recurse)
+
+
+@router.get("/assistants/{assistant_id}/subgraphs/{namespace}")
+async def get_assistant_subgraphs_in(
+    assistant_id: str, namespace: str, service: Service, recurse: bool = False
+) -> dict[str, Any]:
+    """The schemas of the assistant's subgraphs under one namespace."""
+    resolved = await service.assistants.resolve(assistant_id)
+    return service.assistants.subgraphs(resolved.entry, namespace, recurse)
 
 
 # Threads ----------------------------------------------------------------------------------
@@ -232,6 +357,37 @@ async def get_thread_state(
     return await service.get_state(thread_id, subgraphs=subgraphs)
 
 
+class StateUpdateIn(BaseModel):
+    """Body of `POST /threads/{id}/state`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    values: Any = None
+    as_node: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+
+
+@router.post("/threads/{thread_id}/state")
+async def update_thread_state(
+    thread_id: uuid.UUID, body: StateUpdateIn, service: Service
+) -> dict[str, Any]:
+    """Write values to the thread's state as node `as_node` would; the new checkpoint."""
+    checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+    return await service.update_state(
+        thread_id,
+        body.values,
+        as_node=body.as_node,
+        checkpoint_id=str(checkpoint_id) if checkpoint_id else None,
+    )
+
+
+@router.post("/threads/{thread_id}/copy")
+async def copy_thread(thread_id: uuid.UUID, service: Service) -> dict[str, Any]:
+    """A new thread with this one's metadata, messages, state and history."""
+    return await service.copy_thread(thread_id)
+
+
 @router.get("/threads/{thread_id}/state/{checkpoint_id}")
 async def get_thread_state_at(
     thread_id: uuid.UUID, checkpoint_id: str, service: Service, subgraphs: bool = False
@@ -284,59 +440,49 @@ class RunIn(BaseModel):
     on_disconnect: Literal["cancel", "continue"] = "continue"
     on_completion: Literal["delete", "keep"] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
-    # Accepted by LangGraph's server; refused here (422) until MAI has them, so nothing is
-    # silently dropped.
-    interrupt_before: Any = None
-    interrupt_after: Any = None
-    webhook: str | None = None
-    after_seconds: float | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: AnyHttpUrl | None = None
+    after_seconds: float | None = Field(None, ge=0, le=7 * 24 * 3600)
     checkpoint: dict[str, Any] | None = None
     checkpoint_id: str | None = None
 
-    def refuse_unsupported(self) -> None:
-        """422 for parameters this server does not carry out yet."""
-        unsupported = [
-            name
-            for name in (
-                "interrupt_before",
-                "interrupt_after",
-                "webhook",
-                "after_seconds",
-                "checkpoint",
-                "checkpoint_id",
-            )
-            if getattr(self, name) not in (None, [], "")
-        ]
-        if self.stream_subgraphs:
-            unsupported.append("stream_subgraphs")
-        if unsupported:
-            raise Unprocessable(
-                f"{', '.join(unsupported)} {'is' if len(unsupported) == 1 else 'are'} not "
-                "supported by this server yet; send the run without "
-                f"{'it' if len(unsupported) == 1 else 'them'}.",
-                code="unsupported_run_parameter",
-                meta={"fields": unsupported},
-            )
+    def options(self) -> RunOptions:
+        """The run as the service takes it."""
+        command = {k: v for k, v in (self.command or {}).items() if v is not None} or None
+        checkpoint_id = self.checkpoint_id or (self.checkpoint or {}).get("checkpoint_id")
+        return RunOptions(
+            assistant_id=self.assistant_id,
+            input=self.input,
+            command=command,
+            stream_mode=self.stream_mode,
+            stream_subgraphs=self.stream_subgraphs,
+            config=self.config,
+            context=self.context,
+            metadata=self.metadata,
+            multitask_strategy=self.multitask_strategy,
+            if_not_exists=self.if_not_exists,
+            interrupt_before=self.interrupt_before,
+            interrupt_after=self.interrupt_after,
+            webhook=str(self.webhook) if self.webhook is not None else None,
+            after_seconds=self.after_seconds,
+            checkpoint_id=str(checkpoint_id) if checkpoint_id else None,
+        )
+
+
+class BatchRunIn(RunIn):
+    """One run of `POST /runs/batch`: on its thread, or stateless without one."""
+
+    thread_id: uuid.UUID | None = None
 
 
 async def _start(
     service: LangGraphService, thread_id: uuid.UUID | None, body: RunIn, streamed: bool
 ) -> AgentRun:
-    body.refuse_unsupported()
-    command = {k: v for k, v in (body.command or {}).items() if v is not None} or None
-    return await service.create_run(
-        thread_id,
-        assistant_id=body.assistant_id,
-        input=body.input,
-        command=command,
-        stream_mode=body.stream_mode,
-        config=body.config,
-        context=body.context,
-        metadata=body.metadata,
-        multitask_strategy=body.multitask_strategy,
-        if_not_exists=body.if_not_exists if thread_id is not None else "create",
-        streamed=streamed,
-    )
+    options = body.options()
+    if thread_id is None:
+        options.if_not_exists = "create"
+    return await service.create_run(thread_id, options, streamed=streamed)
 
 
 async def relay_langgraph(
@@ -358,13 +504,27 @@ def _location(run: AgentRun) -> dict[str, str]:
 
 
 async def _stream(
-    service: LangGraphService, resources: Resources, run: AgentRun, discard: bool
+    service: LangGraphService,
+    resources: Resources,
+    run: AgentRun,
+    *,
+    discard: bool,
+    cancel_on_disconnect: bool,
 ) -> EventSourceResponse:
     events = await AgentService(resources).opened_stream(run)
 
     async def relayed() -> AsyncIterator[ServerSentEvent]:
-        async for event in relay_langgraph(events, run.id):
-            yield event
+        finished = False
+        try:
+            async for event in relay_langgraph(events, run.id):
+                yield event
+            finished = True
+        finally:
+            if not finished and cancel_on_disconnect:
+                # The client went away mid-run and asked for `on_disconnect: cancel`; shielded,
+                # as the stream's own task is being cancelled.
+                with anyio.CancelScope(shield=True):
+                    await service.cancel_if_active(run)
         if discard:
             await service.discard_thread(run.conversation_id)
 
@@ -385,7 +545,13 @@ async def stream_run(
     """Run the assistant on the thread and stream its events (`stream_mode`: values,
     updates, messages-tuple, custom, debug, tasks, checkpoints)."""
     run = await _start(service, thread_id, body, streamed=True)
-    return await _stream(service, resources, run, discard=False)
+    return await _stream(
+        service,
+        resources,
+        run,
+        discard=False,
+        cancel_on_disconnect=body.on_disconnect == "cancel",
+    )
 
 
 @router.post("/threads/{thread_id}/runs/wait", dependencies=[BudgetCheck])
@@ -417,7 +583,13 @@ async def stream_stateless_run(
     """A run on a temporary thread, streamed; the thread is deleted after it unless
     `on_completion: keep`."""
     run = await _start(service, None, body, streamed=True)
-    return await _stream(service, resources, run, discard=body.on_completion != "keep")
+    return await _stream(
+        service,
+        resources,
+        run,
+        discard=body.on_completion != "keep",
+        cancel_on_disconnect=body.on_disconnect == "cancel",
+    )
 
 
 @router.post("/runs/wait", dependencies=[BudgetCheck])
@@ -439,6 +611,15 @@ async def create_stateless_run(body: RunIn, service: Service) -> dict[str, Any]:
     return service.run_json(run)
 
 
+@router.post("/runs/batch", dependencies=[BudgetCheck])
+async def create_run_batch(
+    body: Annotated[list[BatchRunIn], Field(min_length=1, max_length=100)], service: Service
+) -> list[dict[str, Any]]:
+    """Queue several background runs at once, each on its `thread_id` or on a new thread."""
+    started = [await _start(service, item.thread_id, item, streamed=False) for item in body]
+    return [service.run_json(run) for run in started]
+
+
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(
     thread_id: uuid.UUID,
@@ -454,7 +635,7 @@ async def list_runs(
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(thread_id: uuid.UUID, run_id: uuid.UUID, service: Service) -> dict[str, Any]:
     """A run and its status."""
-    return service.run_json(await service.get_run(thread_id, run_id))
+    return service.run_json(await service.get_run(thread_id, run_id, read=True))
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -466,7 +647,7 @@ async def delete_run(thread_id: uuid.UUID, run_id: uuid.UUID, service: Service) 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(thread_id: uuid.UUID, run_id: uuid.UUID, service: Service) -> dict[str, Any]:
     """Wait for the run to end; the thread's values then."""
-    return await service.output_of(await service.get_run(thread_id, run_id))
+    return await service.output_of(await service.get_run(thread_id, run_id, read=True))
 
 
 @router.get(
@@ -483,7 +664,7 @@ async def join_run_stream(
 ) -> EventSourceResponse:
     """The run's events after `Last-Event-ID` (from its start without it), then the live
     ones until it ends."""
-    run = await service.get_run(thread_id, run_id)
+    run = await service.get_run(thread_id, run_id, read=True)
     after = service.engine.start_after(run, last_event_id)
     return sse_response(relay_langgraph(service.engine.follow(run, after), run.id), resources)
 

@@ -64,3 +64,29 @@ async def delete_checkpoints_after(
         for ns in list(saver.storage.get(thread_id, {})):
             for cid in [c for c in saver.storage[thread_id][ns] if c > checkpoint_id]:
                 del saver.storage[thread_id][ns][cid]
+
+
+async def copy_checkpoints(saver: BaseCheckpointSaver[Any], source: str, target: str) -> None:
+    """Copy every checkpoint of a thread (all namespaces, with their pending writes) to
+    another thread id, oldest first so each keeps its parent; the savers MAI uses do not
+    implement LangGraph's own `acopy_thread`."""
+    found = [item async for item in saver.alist({"configurable": {"thread_id": source}})]
+    for item in sorted(found, key=lambda t: str(t.config["configurable"]["checkpoint_id"])):
+        configurable: dict[str, Any] = {
+            "thread_id": target,
+            "checkpoint_ns": item.config["configurable"].get("checkpoint_ns", ""),
+        }
+        parent = ((item.parent_config or {}).get("configurable") or {}).get("checkpoint_id")
+        if parent:
+            configurable["checkpoint_id"] = parent
+        written = await saver.aput(
+            RunnableConfig(configurable=configurable),
+            item.checkpoint,
+            item.metadata,
+            dict(item.checkpoint["channel_versions"]),
+        )
+        by_task: dict[str, list[tuple[str, Any]]] = {}
+        for task_id, channel, value in item.pending_writes or []:
+            by_task.setdefault(task_id, []).append((channel, value))
+        for task_id, writes in by_task.items():
+            await saver.aput_writes(written, writes, task_id)

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,6 +72,10 @@ class RunRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     # "langgraph": the run streams the graph's state as `values` (LangGraph's wire format).
     protocol: str | None = None
+    # LangGraph run options (assistant, stream modes as named, interrupt_before/after, ...).
+    kwargs: dict[str, Any] | None = None
+    # Start no earlier than this many seconds from now.
+    delay_seconds: float | None = None
 
 
 def check_stream_modes(modes: Sequence[str] | None) -> list[str] | None:
@@ -169,6 +174,10 @@ class RunEngine:
             created_at=now,
             started_at=now,
             protocol=request.protocol,
+            kwargs=request.kwargs,
+            available_at=now + timedelta(seconds=request.delay_seconds)
+            if request.delay_seconds
+            else None,
         )
         await runs.add(run)
         if request.message is not None:

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    BaseMessageChunk,
+    HumanMessage,
+    message_chunk_to_message,
+)
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StreamMode
 
@@ -96,6 +102,10 @@ class Execution:
     usage: Any = None
     final: Any = None
     interrupts: list[Any] = field(default_factory=list)
+    # Stopped before or after a node named in interrupt_before/interrupt_after.
+    paused: bool = False
+    # LangGraph `messages` mode: each message streamed so far, by id, accumulated.
+    messages: dict[str, Any] = field(default_factory=dict)
     trace: RunTrace = field(default_factory=RunTrace)
 
     @property
@@ -226,7 +236,7 @@ class RunExecutor:
         except Exception as exc:
             await self._on_exception(execution, exc)
             return
-        if execution.interrupts:
+        if execution.interrupts or execution.paused:
             await self._interrupted(execution)
         else:
             await self._succeeded(execution)
@@ -277,6 +287,8 @@ class RunExecutor:
         progressed = (latest or "") != run.base_checkpoint_id
         value: Any = None if progressed else graph_input(run)
         if progressed:
+            # Continue from where the previous attempt got, not from the requested checkpoint.
+            config["configurable"].pop("checkpoint_id", None)
             snapshot = await graph.aget_state(config)
             if not snapshot.next:
                 # The graph had finished when the previous attempt stopped: record it.
@@ -305,14 +317,28 @@ class RunExecutor:
                 GraphMetricsHandler(execution.model, graph=run.graph_id),
             ]
             context = build_context(self.resources, run, execution.resolved, execution.entry)
+            options = run.kwargs or {}
             parts: AsyncIterator[Any] = graph.astream(
-                value, config=config, context=context, stream_mode=modes
+                value,
+                config=config,
+                context=context,
+                stream_mode=modes,
+                interrupt_before=options.get("interrupt_before"),
+                interrupt_after=options.get("interrupt_after"),
+                subgraphs=True,
             )
             try:
-                async for part in parts:
-                    mode: str = part[0]
-                    chunk: Any = part[1]
-                    await self._relay(execution, mode, chunk, requested)
+                async for namespace, mode, chunk in parts:
+                    await self._relay(execution, mode, chunk, requested, tuple(namespace))
+                if not execution.interrupts and (
+                    options.get("interrupt_before") or options.get("interrupt_after")
+                ):
+                    unlatched = dict(config["configurable"])
+                    unlatched.pop("checkpoint_id", None)
+                    snapshot = await graph.aget_state(
+                        cast(RunnableConfig, {"configurable": unlatched})
+                    )
+                    execution.paused = bool(snapshot.next)
             except Exception as exc:
                 # Recorded while the run's span is open; the caller maps the error again.
                 mapped = map_llm_error(exc, self.settings.llm_base_url)
@@ -328,17 +354,33 @@ class RunExecutor:
                 trace.finish(output=answer_of(final))
 
     async def _relay(
-        self, execution: Execution, mode: str, chunk: Any, requested: list[str]
+        self,
+        execution: Execution,
+        mode: str,
+        chunk: Any,
+        requested: list[str],
+        namespace: tuple[str, ...] = (),
     ) -> None:
-        run_id = execution.run.id
+        run = execution.run
+        run_id = run.id
+        named = (run.kwargs or {}).get("stream_mode")
+        if namespace:
+            # A subgraph's part: only streamed to clients that asked for subgraphs, under
+            # LangGraph's `mode|namespace` name; the run's own bookkeeping uses the root's.
+            if not (run.kwargs or {}).get("stream_subgraphs") or mode not in requested:
+                return
+            if mode == "updates" and isinstance(chunk, Mapping) and "__interrupt__" in chunk:
+                return
+            if mode == "messages":
+                await self._relay_messages(execution, chunk, named, namespace)
+                return
+            await self.emit(run_id, "|".join((mode, *namespace)), to_jsonable(chunk))
+            return
         if mode == "messages":
-            token, metadata = chunk
             if execution.ttft_ms is None:
                 execution.ttft_ms = execution.elapsed_ms()
             if "messages" in requested:
-                await self.emit(
-                    run_id, "messages", [to_jsonable(token), message_metadata(metadata)]
-                )
+                await self._relay_messages(execution, chunk, named, namespace)
         elif mode == "updates":
             if isinstance(chunk, Mapping) and "__interrupt__" in chunk:
                 # Announced once recorded (approvals stored), so a client can act on them.
@@ -350,10 +392,53 @@ class RunExecutor:
             execution.final = chunk
             if isinstance(chunk, Mapping):
                 execution.usage = chunk.get("usage")
-            if execution.run.protocol == LANGGRAPH_PROTOCOL and "values" in requested:
+            if run.protocol == LANGGRAPH_PROTOCOL and "values" in requested:
                 await self.emit(run_id, "values", to_jsonable(chunk))
         elif mode in requested:
             await self.emit(run_id, mode, to_jsonable(chunk))
+
+    async def _relay_messages(
+        self,
+        execution: Execution,
+        chunk: Any,
+        named: list[str] | None,
+        namespace: tuple[str, ...],
+    ) -> None:
+        """A message part as `messages` (a [message, metadata] tuple) and, for LangGraph's
+        `messages` mode, as `messages/metadata` when a message starts and then
+        `messages/partial` (the message so far) or `messages/complete` (LangGraph's server
+        names these without a subgraph namespace)."""
+        run_id = execution.run.id
+        token, metadata = chunk
+        suffix = "".join(f"|{part}" for part in namespace)
+        if named is None or "messages-tuple" in named:
+            await self.emit(
+                run_id, f"messages{suffix}", [to_jsonable(token), message_metadata(metadata)]
+            )
+        if named is None or "messages" not in named or not isinstance(token, BaseMessage):
+            return
+        key = str(token.id or "")
+        seen = execution.messages.get(key)
+        if seen is None:
+            execution.messages[key] = token
+            await self.emit(
+                run_id,
+                "messages/metadata",
+                {key: {"metadata": message_metadata(metadata)}},
+            )
+        elif isinstance(seen, BaseMessageChunk) and isinstance(token, BaseMessageChunk):
+            execution.messages[key] = seen + token
+        else:
+            execution.messages[key] = token
+        current = execution.messages[key]
+        if isinstance(token, BaseMessageChunk):
+            await self.emit(
+                run_id,
+                "messages/partial",
+                [to_jsonable(message_chunk_to_message(current))],
+            )
+        else:
+            await self.emit(run_id, "messages/complete", [to_jsonable(current)])
 
     # Ends ---------------------------------------------------------------------------------
 
