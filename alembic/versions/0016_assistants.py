@@ -13,7 +13,7 @@ from alembic import op
 from app.models.base import UTCDateTime
 
 revision: str = "0016_assistants"
-down_revision: str | Sequence[str] | None = "0015_langgraph_api"
+down_revision: str | Sequence[str] | None = "0017_usage_graph"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
