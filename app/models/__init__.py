@@ -21,7 +21,15 @@ from app.models.approval import (
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.invite import Invite
-from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
+from app.models.kb import (
+    CollectionPermission,
+    CollectionVisibility,
+    DocumentStatus,
+    KBCollection,
+    KBCollectionMember,
+    KBDocument,
+    KBDocumentTag,
+)
 from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
@@ -35,11 +43,15 @@ __all__ = [
     "ApprovalEventKind",
     "ApprovalStatus",
     "Base",
+    "CollectionPermission",
+    "CollectionVisibility",
     "Conversation",
     "DocumentStatus",
     "Feedback",
     "FeedbackTag",
     "Invite",
+    "KBCollection",
+    "KBCollectionMember",
     "KBDocument",
     "KBDocumentTag",
     "Message",

@@ -77,6 +77,8 @@ class SearchFilters:
     tags: Sequence[str] = ()
     collection: str | None = None
     shared_collections: Sequence[str] = ()
+    # Only this shared collection (one of `shared_collections`).
+    collection_id: str | None = None
 
 
 # The payload fields every point carries and that filters use; a server indexes them.
@@ -287,6 +289,12 @@ class QdrantIndex:
                 must.append(
                     qm.FieldCondition(
                         key="collection", match=qm.MatchValue(value=filters.collection)
+                    )
+                )
+            if filters.collection_id is not None:
+                must.append(
+                    qm.FieldCondition(
+                        key="collection_id", match=qm.MatchValue(value=filters.collection_id)
                     )
                 )
         return qm.Filter(must=must)

@@ -252,6 +252,12 @@ class EdgeIndex:
                 must.append(
                     qe.FieldCondition(key="collection", match=qe.MatchValue(filters.collection))
                 )
+            if filters.collection_id is not None:
+                must.append(
+                    qe.FieldCondition(
+                        key="collection_id", match=qe.MatchValue(filters.collection_id)
+                    )
+                )
         return qe.Filter(must=must)
 
     @staticmethod
