@@ -233,6 +233,7 @@ async def search(
         body.query,
         top_k=body.top_k,
         mode=body.mode,
+        rerank=body.rerank,
         filters=SearchFilters(
             document_ids=[str(d) for d in body.filters.document_ids],
             tags=[t.strip().lower() for t in body.filters.tags if t.strip()],

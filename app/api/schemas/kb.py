@@ -85,6 +85,9 @@ class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
     top_k: StrictInt = Field(default=5, ge=1, le=50)
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    rerank: bool | None = Field(
+        default=None, description="Rerank with the chat model; null: as MAI_KB_RERANK says"
+    )
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
 
 

@@ -49,6 +49,7 @@ from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
 from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_isolated
 from app.services.kb.parsing import detect_kind
+from app.services.kb.rerank import LlmReranker
 from app.services.kb.scheduler import FairQueue
 from app.services.kb.sparse import average_terms, document_vector, query_vector
 from app.services.kb.store_migration import migrate_local_store
@@ -169,6 +170,8 @@ class KnowledgeBase:
         self._workers: list[asyncio.Task[None]] = []
         # Points copied from Qdrant local mode into the embedded engine at this start.
         self.migrated_points = 0
+        # Set once the chat model exists (after the KB starts), when MAI_KB_RERANK=llm.
+        self.reranker: LlmReranker | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -872,18 +875,40 @@ class KnowledgeBase:
         top_k: int = 5,
         mode: SearchMode = "hybrid",
         filters: SearchFilters | None = None,
+        rerank: bool | None = None,
     ) -> list[SearchResult]:
-        """The user's best-matching chunks for a query."""
+        """The user's best-matching chunks for a query.
+
+        Dense hits under MAI_KB_MIN_SCORE are dropped in the vector query. With `rerank` (by
+        default: MAI_KB_RERANK=llm) the top MAI_KB_RERANK_CANDIDATES are reordered by the
+        reranker before the best `top_k` are kept.
+        """
         started = time.perf_counter()
+        reranker = self.reranker
+        if rerank is None:
+            rerank = self.settings.kb_rerank == "llm"
+        if not rerank:
+            reranker = None
+        limit = max(top_k, self.settings.kb_rerank_candidates) if reranker else top_k
         try:
             index = await self.index()
             dense = (await self.embedder.embed([query]))[0] if mode != "sparse" else None
             sparse = query_vector(query) if mode != "dense" else None
             hits = await index.search(
-                user_id=user_id, mode=mode, limit=top_k, dense=dense, sparse=sparse, filters=filters
+                user_id=user_id,
+                mode=mode,
+                limit=limit,
+                dense=dense,
+                sparse=sparse,
+                filters=filters,
+                min_score=self.settings.kb_min_score,
             )
         finally:
             metrics.observe_kb_search(time.perf_counter() - started)
+        if reranker is not None:
+            hits = await reranker.rerank(
+                query, hits, [str(hit.payload.get("text", "")) for hit in hits]
+            )
         return [
             SearchResult(
                 chunk_id=hit.id,
@@ -901,7 +926,7 @@ class KnowledgeBase:
                 collection_id=hit.payload.get("collection_id"),
                 heading_path=[str(part) for part in hit.payload.get("heading_path") or []],
             )
-            for hit in hits
+            for hit in hits[:top_k]
         ]
 
 
