@@ -267,14 +267,26 @@ def _files_under(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]
 
 @cli.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)")],
     user: Annotated[str, typer.Option("--user", help="Email of the user who will own them")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (searched recursively)")
+    ] = None,
     collection: Annotated[str | None, typer.Option(help="Collection to put them in")] = None,
     tags: Annotated[
         list[str] | None, typer.Option(help="Tags (repeat the option or comma-separate)")
     ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="Also index again the user's documents that failed before"
+        ),
+    ] = False,
 ) -> None:
-    """Load documents into a user's knowledge base, with progress and a summary of failures."""
+    """Load documents into a user's knowledge base, with progress and a summary of failures.
+
+    With --retry-failed, the user's documents in failed status are parsed and indexed again
+    from their stored files first (after a limit was raised or a bug fixed).
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
@@ -282,14 +294,19 @@ def ingest(
     from app.core.errors import Conflict, MAIError
     from app.core.resources import close_resources, open_resources
     from app.models import DocumentStatus
+    from app.repositories.kb_documents import KBDocumentRepository
     from app.repositories.users import UserRepository
     from app.services.auth import normalise_email
     from app.services.kb.service import Upload, open_knowledge_base
 
+    if not paths and not retry_failed:
+        typer.echo("error: give files or folders to ingest, or --retry-failed", err=True)
+        raise typer.Exit(2)
     settings = _settings()
     console = Console(stderr=True)
-    files, failures = _files_under(paths)
+    files, failures = _files_under(paths or [])
     skipped: list[tuple[Path, str]] = []
+    retried: list[int] = []
 
     async def run() -> tuple[int, int]:
         resources = await open_resources(settings)
@@ -300,6 +317,22 @@ def ingest(
             if owner is None:
                 raise MAIError(f"no user with email {user}: create the account first")
             kb = await open_knowledge_base(resources, worker=False)
+            if retry_failed:
+                async with resources.sessionmaker() as session:
+                    failed = await KBDocumentRepository(session).failed(owner.id)
+                for document_id in failed:
+                    async with resources.sessionmaker() as session:
+                        document = await kb.reindex(session, owner.id, document_id)
+                        name = document.filename
+                    done = await kb.process(document_id)
+                    if done is not None and done.status == DocumentStatus.ready.value:
+                        retried.append(1)
+                        ready += 1
+                        chunks += done.chunk_count
+                    else:
+                        failures.append(
+                            (Path(name), (done.error or "unknown") if done else "not processed")
+                        )
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -346,6 +379,7 @@ def ingest(
     typer.echo(
         f"{ready} document(s) indexed ({chunks} chunks), {len(skipped)} already present, "
         f"{len(failures)} failed"
+        + (f", {len(retried)} failed document(s) retried successfully" if retry_failed else "")
     )
     if skipped or failures:
         table = Table("file", "result", "why", show_lines=False)

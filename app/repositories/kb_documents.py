@@ -104,6 +104,15 @@ class KBDocumentRepository:
         )
         return result.scalars().all(), int(total or 0)
 
+    async def failed(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The user's documents whose ingestion failed, oldest first."""
+        result = await self.session.execute(
+            select(KBDocument.id)
+            .where(KBDocument.user_id == user_id, KBDocument.status == DocumentStatus.failed.value)
+            .order_by(KBDocument.created_at)
+        )
+        return list(result.scalars().all())
+
     async def queued_ids(self) -> list[uuid.UUID]:
         """Documents waiting for the worker, oldest first."""
         result = await self.session.execute(
