@@ -498,6 +498,71 @@ def kb_migrate_store() -> None:
     typer.echo(f"{moved} point(s) moved from Qdrant local mode into {where}")
 
 
+@kb_cli.command("eval")
+def kb_eval(
+    file: Annotated[Path, typer.Argument(help="JSONL: question, and document and/or passage")],
+    user: Annotated[str, typer.Option("--user", help="Email of the user whose KB to search")],
+    rerank: Annotated[
+        bool, typer.Option(help="Also measure hybrid+rerank with the chat model (MAI_LLM_*)")
+    ] = True,
+) -> None:
+    """Measure retrieval on your own questions: hit@1/5/10 and MRR for dense, sparse, hybrid
+    and hybrid+rerank.
+
+    Each line of FILE is {"question": ..., "document": id, title or file name, "passage":
+    text the hit must contain}; give document, passage or both.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.core.errors import MAIError
+    from app.core.llm import ChatModelProvider
+    from app.core.resources import close_resources, open_resources
+    from app.repositories.users import UserRepository
+    from app.services.auth import normalise_email
+    from app.services.kb.evaluation import KS, RUNS, EvalResult, Evaluator, load_questions
+    from app.services.kb.rerank import LlmReranker
+    from app.services.kb.service import open_knowledge_base
+
+    settings = _settings()
+
+    async def run() -> tuple[list[EvalResult], int, int]:
+        questions = load_questions(file)
+        resources = await open_resources(settings)
+        try:
+            async with resources.sessionmaker() as session:
+                owner = await UserRepository(session).get_by_email(normalise_email(user))
+            if owner is None:
+                raise MAIError(f"no user with email {user}")
+            kb = await open_knowledge_base(resources, worker=False)
+            runs = [r for r in RUNS if rerank or not r.rerank]
+            reranker = None
+            if rerank:
+                reranker = LlmReranker(ChatModelProvider(settings, resources.http).model)
+                kb.reranker = reranker
+            results = await Evaluator(kb, owner.id).run(questions, runs)
+            return results, len(questions), reranker.failures if reranker else 0
+        finally:
+            await close_resources(resources)
+
+    try:
+        with _start_errors(settings):
+            results, count, failures = asyncio.run(run())
+    except MAIError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    table = Table("mode", *(f"hit@{k}" for k in KS), "MRR", title=f"{count} question(s)")
+    for result in results:
+        table.add_row(result.label, *(f"{result.hit_at(k):.3f}" for k in KS), f"{result.mrr:.3f}")
+    Console(width=120).print(table)
+    if failures:
+        typer.echo(
+            f"note: {failures} rerank call(s) failed and kept the hybrid order "
+            f"(chat model at {settings.llm_base_url}); hybrid+rerank is not a rerank measure",
+            err=True,
+        )
+
+
 @kb_cli.command("reindex")
 def kb_reindex(
     all_documents: Annotated[

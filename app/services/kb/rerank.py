@@ -53,6 +53,8 @@ class LlmReranker:
 
     def __init__(self, model: Callable[[], Awaitable[BaseChatModel]]) -> None:
         self.model = model
+        # Calls that fell back to the fused order (an evaluation reports them).
+        self.failures = 0
 
     async def rerank(self, query: str, candidates: Sequence[T], texts: Sequence[str]) -> list[T]:
         """`candidates` reordered by relevance to `query`, judged on their `texts`."""
@@ -71,9 +73,11 @@ class LlmReranker:
             answer = await ask_structured(await self.model(), Ranking, messages)
         except Exception as error:  # a reranker failure must never fail the search
             log.warning("kb_rerank_failed", error=type(error).__name__)
+            self.failures += 1
             return list(candidates)
         if answer.value is None:
             log.warning("kb_rerank_unparsed", error=answer.error)
+            self.failures += 1
             return list(candidates)
         log.debug("kb_reranked", seconds=round(time.perf_counter() - started, 3))
         return apply_order(candidates, answer.value.order)
