@@ -34,6 +34,7 @@ from app.services.agent_runtime import start_agent_runtime
 from app.services.analytics import install_usage_recording
 from app.services.approvals import start_approvals
 from app.services.kb.embeddings import Embedder
+from app.services.kb.rerank import LlmReranker
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
 from app.services.langgraph_webhooks import start_run_webhooks
@@ -86,6 +87,8 @@ def create_app(
             resources.memory_store = await open_memory_store_for(resources, knowledge_base)
             # The agent: checkpointer, shared chat model, tools, compiled graph, crash recovery.
             await start_agent_runtime(resources, chat_model)
+            if settings.kb_rerank == "llm" and resources.chat_models is not None:
+                knowledge_base.reranker = LlmReranker(resources.chat_models.model)
             # Approvals: send_email, notifications, webhook, the expiry sweeper.
             await start_approvals(resources)
             start_run_webhooks(resources)

@@ -12,6 +12,7 @@ from app.api.routes import (
     auth,
     feedback,
     kb,
+    kb_collections,
     memory,
     users,
 )
@@ -22,6 +23,7 @@ api_router.include_router(users.router)
 api_router.include_router(agent.router)
 api_router.include_router(approvals.router)
 api_router.include_router(kb.router)
+api_router.include_router(kb_collections.router)
 api_router.include_router(analytics.router)
 api_router.include_router(feedback.router)
 api_router.include_router(memory.router)

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     # Knowledge-base documents as people write them: chunks under this many tokens are merged
     # with a neighbouring section.
     kb_min_chunk_tokens: int = Field(default=50, ge=0, le=4096)
+    # Knowledge-base relevance: the least cosine similarity a dense hit needs (dense mode, and the
+    # dense side of hybrid; keyword hits need a shared term instead; None: no threshold), and
+    # optional reranking of the top candidates by the chat model in one structured call.
+    kb_min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    kb_rerank: Literal["off", "llm"] = "off"
+    kb_rerank_candidates: int = Field(default=20, ge=2, le=100)
     embedding_provider: Literal["fastembed", "openai"] = "fastembed"
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     embedding_model_path: Path | None = None

@@ -119,6 +119,10 @@ class ChatModelProvider:
         """The LLM server URL, for error messages."""
         return self.settings.llm_base_url
 
+    async def model(self) -> BaseChatModel:
+        """The chat model itself (503 if it cannot be resolved)."""
+        return (await self.get()).chat_model
+
     async def get(self) -> ResolvedModel:
         """The chat model to use, resolving the model name on first use (503 if unreachable)."""
         if self._resolved is not None:

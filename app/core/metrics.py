@@ -166,6 +166,12 @@ KB_SEARCH_DURATION = Histogram(
     "Latency of one knowledge-base search (embedding the query included).",
     buckets=_SECONDS_FAST,
 )
+KB_CITATION_SUPPORT = Histogram(
+    "mai_kb_citation_support_ratio",
+    "Per cited answer, the share of its citations whose sentence shares enough words with the "
+    "cited passage (a lexical check; low values mean misattributed or invented citations).",
+    buckets=(0.0, 0.25, 0.5, 0.75, 0.99, 1.0),
+)
 MEMORY_OPERATIONS = Counter(
     "mai_memory_operations_total",
     "Long-term memory store operations (the assistant's and the API's), by operation.",
@@ -306,6 +312,11 @@ def record_chunks_indexed(count: int) -> None:
     """Add chunks written to the vector store."""
     if count > 0:
         KB_CHUNKS_INDEXED.inc(count)
+
+
+def record_citation_support(share: float) -> None:
+    """Record the share of supported citations of one answer that cites something."""
+    KB_CITATION_SUPPORT.observe(min(max(share, 0.0), 1.0))
 
 
 def observe_kb_search(seconds: float) -> None:

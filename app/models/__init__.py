@@ -23,7 +23,15 @@ from app.models.assistant import Assistant, AssistantVersion
 from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.invite import Invite
-from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
+from app.models.kb import (
+    CollectionPermission,
+    CollectionVisibility,
+    DocumentStatus,
+    KBCollection,
+    KBCollectionMember,
+    KBDocument,
+    KBDocumentTag,
+)
 from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
@@ -40,11 +48,15 @@ __all__ = [
     "Assistant",
     "AssistantVersion",
     "Base",
+    "CollectionPermission",
+    "CollectionVisibility",
     "Conversation",
     "DocumentStatus",
     "Feedback",
     "FeedbackTag",
     "Invite",
+    "KBCollection",
+    "KBCollectionMember",
     "KBDocument",
     "KBDocumentTag",
     "Message",

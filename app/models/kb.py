@@ -1,4 +1,4 @@
-"""Knowledge-base documents and their tags; chunks and vectors live in Qdrant."""
+"""Knowledge-base documents, their tags and shared collections; chunks live in Qdrant."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ class KBDocument(IdMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The web page or file the document was fetched from (POST /kb/documents/url).
     source_url: Mapped[str | None] = mapped_column(String(2000))
+    # The shared collection the document belongs to (its `collection` then names it); None for
+    # a document only its uploader reads.
+    collection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("kb_collections.id"), index=True
+    )
     processed_at: Mapped[datetime | None] = mapped_column()
     tag_rows: Mapped[list[KBDocumentTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="KBDocumentTag.tag"
@@ -67,3 +72,51 @@ class KBDocumentTag(Base):
         ForeignKey("kb_documents.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class CollectionVisibility(StrEnum):
+    """Who may read a collection: its members only, or every user (or only its members)."""
+
+    private = "private"
+    shared = "shared"
+
+
+class CollectionPermission(StrEnum):
+    """What a member may do in a collection: search it, or also upload documents into it."""
+
+    read = "read"
+    write = "write"
+
+
+class KBCollection(IdMixin, TimestampMixin, Base):
+    """A collection of documents shared beyond their uploader, created by an admin.
+
+    Private: readable by its members only. Shared: readable by every user, or by its members
+    only when it has any. Admins read and write every collection.
+    """
+
+    __tablename__ = "kb_collections"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(String(1000))
+    visibility: Mapped[str] = mapped_column(String(20), default=CollectionVisibility.private.value)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    member_rows: Mapped[list[KBCollectionMember]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="KBCollectionMember.user_id"
+    )
+
+
+class KBCollectionMember(Base):
+    """One user's permission in one collection."""
+
+    __tablename__ = "kb_collection_members"
+
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("kb_collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[str] = mapped_column(String(10), default=CollectionPermission.read.value)

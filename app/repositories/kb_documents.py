@@ -85,6 +85,34 @@ class KBDocumentRepository:
         )
         return result.scalars().all(), int(total or 0)
 
+    async def page_in_collection(
+        self, collection_id: uuid.UUID, *, status: str | None, limit: int, offset: int
+    ) -> tuple[Sequence[KBDocument], int]:
+        """A page of a shared collection's documents, newest first, with the total count."""
+        conditions = [KBDocument.collection_id == collection_id]
+        if status is not None:
+            conditions.append(KBDocument.status == status)
+        total = await self.session.scalar(
+            select(func.count()).select_from(KBDocument).where(*conditions)
+        )
+        result = await self.session.execute(
+            select(KBDocument)
+            .where(*conditions)
+            .order_by(KBDocument.created_at.desc(), KBDocument.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return result.scalars().all(), int(total or 0)
+
+    async def failed(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The user's documents whose ingestion failed, oldest first."""
+        result = await self.session.execute(
+            select(KBDocument.id)
+            .where(KBDocument.user_id == user_id, KBDocument.status == DocumentStatus.failed.value)
+            .order_by(KBDocument.created_at)
+        )
+        return list(result.scalars().all())
+
     async def queued_ids(self) -> list[uuid.UUID]:
         """Documents waiting for the worker, oldest first."""
         result = await self.session.execute(

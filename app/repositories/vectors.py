@@ -73,6 +73,8 @@ class SearchFilters:
     tags: Sequence[str] = ()
     collection: str | None = None
     shared_collections: Sequence[str] = ()
+    # Only this shared collection (one of `shared_collections`).
+    collection_id: str | None = None
 
 
 # The payload fields every point carries and that filters use; a server indexes them.
@@ -131,8 +133,13 @@ class VectorIndex(Protocol):
         dense: list[float] | None,
         sparse: tuple[list[int], list[float]] | None,
         filters: SearchFilters | None = None,
+        min_score: float | None = None,
     ) -> list[VectorHit]:
-        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank."""
+        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank.
+
+        `min_score` is the least cosine similarity of a dense hit (dense mode, and the dense
+        candidates of hybrid); keyword candidates need a shared term, as always.
+        """
 
     async def close(self) -> None:
         """Release the files or connections the index holds."""

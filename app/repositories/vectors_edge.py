@@ -252,6 +252,12 @@ class EdgeIndex:
                 must.append(
                     qe.FieldCondition(key="collection", match=qe.MatchValue(filters.collection))
                 )
+            if filters.collection_id is not None:
+                must.append(
+                    qe.FieldCondition(
+                        key="collection_id", match=qe.MatchValue(filters.collection_id)
+                    )
+                )
         return qe.Filter(must=must)
 
     @staticmethod
@@ -362,8 +368,13 @@ class EdgeIndex:
         dense: list[float] | None,
         sparse: tuple[list[int], list[float]] | None,
         filters: SearchFilters | None = None,
+        min_score: float | None = None,
     ) -> list[VectorHit]:
-        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank."""
+        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank.
+
+        `min_score` is the least cosine similarity of a dense hit (dense mode, and the dense
+        candidates of hybrid); keyword candidates need a shared term, as always.
+        """
         import qdrant_edge as qe
 
         access = self._access_filter(user_id, filters)
@@ -374,7 +385,7 @@ class EdgeIndex:
             assert dense is not None
             request = qe.QueryRequest(
                 limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=access,
-                with_payload=True,
+                with_payload=True, score_threshold=min_score,
             )  # fmt: skip
         elif mode == "sparse":
             if sparse_query is None:
@@ -388,7 +399,10 @@ class EdgeIndex:
             candidates = hybrid_candidates(limit)
             prefetches = [
                 qe.Prefetch(
-                    limit=candidates, query=qe.Query.Nearest(dense, using=DENSE), filter=access
+                    limit=candidates,
+                    query=qe.Query.Nearest(dense, using=DENSE),
+                    filter=access,
+                    score_threshold=min_score,
                 )
             ]
             if sparse_query is not None:

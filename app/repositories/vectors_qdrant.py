@@ -164,6 +164,12 @@ class QdrantIndex:
                         key="collection", match=qm.MatchValue(value=filters.collection)
                     )
                 )
+            if filters.collection_id is not None:
+                must.append(
+                    qm.FieldCondition(
+                        key="collection_id", match=qm.MatchValue(value=filters.collection_id)
+                    )
+                )
         return qm.Filter(must=must)
 
     @staticmethod
@@ -284,8 +290,13 @@ class QdrantIndex:
         dense: list[float] | None,
         sparse: tuple[list[int], list[float]] | None,
         filters: SearchFilters | None = None,
+        min_score: float | None = None,
     ) -> list[VectorHit]:
-        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank."""
+        """The best chunks the user may read: dense, sparse, or both fused by reciprocal rank.
+
+        `min_score` is the least cosine similarity of a dense hit (dense mode, and the dense
+        candidates of hybrid); keyword candidates need a shared term, as always.
+        """
         await self.ensure()
         access = self._access_filter(user_id, filters)
         sparse_query = (
@@ -296,7 +307,7 @@ class QdrantIndex:
                 assert dense is not None
                 response = await self.client.query_points(
                     self.name, query=dense, using=DENSE, query_filter=access, limit=limit,
-                    with_payload=True,
+                    with_payload=True, score_threshold=min_score,
                 )  # fmt: skip
             elif mode == "sparse":
                 if sparse_query is None or not sparse_query.indices:
@@ -308,7 +319,15 @@ class QdrantIndex:
             else:
                 assert dense is not None
                 candidates = hybrid_candidates(limit)
-                prefetch = [qm.Prefetch(query=dense, using=DENSE, filter=access, limit=candidates)]
+                prefetch = [
+                    qm.Prefetch(
+                        query=dense,
+                        using=DENSE,
+                        filter=access,
+                        limit=candidates,
+                        score_threshold=min_score,
+                    )
+                ]
                 if sparse_query is not None and sparse_query.indices:
                     prefetch.append(
                         qm.Prefetch(

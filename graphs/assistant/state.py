@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -35,6 +35,8 @@ class Citation(TypedDict):
     page: int | None
     snippet: str
     score: float
+    # Whether a sentence citing it shares enough words with the passage (citation_check).
+    supported: NotRequired[bool]
 
 
 class UsedMemory(TypedDict):
@@ -68,6 +70,8 @@ class AssistantState(InputState, total=False):
     iterations: int
     tool_runs: list[ToolRun]
     citations: list[Citation]
+    # Share of this answer's citations backed by their passage; None when it cites nothing.
+    citation_support: float | None
     passages: list[Passage]
     usage: Usage
     answer: str
@@ -84,6 +88,7 @@ class OutputState(TypedDict, total=False):
     route: Route
     tool_runs: list[ToolRun]
     citations: list[Citation]
+    citation_support: float | None
     usage: Usage
     answer: str
     memories: list[UsedMemory]

@@ -218,3 +218,35 @@ async def test_local_mode_data_moves_into_the_embedded_engine(tmp_path: Path) ->
     # The local-mode copy is gone, so a second start moves nothing again.
     assert await migrate_local_store(local_path, edge) == 0
     await edge.close()
+
+
+async def test_min_score_drops_weak_dense_hits_but_keeps_keyword_matches(
+    index: VectorIndex,
+) -> None:
+    await index.upsert(POINTS)
+    query = "invoices"
+    dense, sparse = EMBED.vector(query), query_vector(query)
+
+    async def hits(mode: str, min_score: float | None) -> list[tuple[str, float]]:
+        found = await index.search(
+            user_id=ALICE, mode=mode, limit=5, dense=dense, sparse=sparse,  # type: ignore[arg-type]
+            min_score=min_score,
+        )  # fmt: skip
+        return [(str(hit.payload["document_id"]), hit.score) for hit in found]
+
+    everything = await hits("dense", None)
+    assert len(everything) == 3, "no threshold: every chunk of Alice's, however weak"
+    assert everything[0][0] == DOC_INVOICE
+    assert everything[0][1] > everything[1][1]
+    threshold = (everything[0][1] + everything[1][1]) / 2
+    strong = await hits("dense", threshold)
+    assert [doc for doc, _ in strong] == [DOC_INVOICE]
+    assert all(score >= threshold for _, score in strong)
+    # Hybrid: the weak dense candidates are gone, the keyword match stays.
+    assert [doc for doc, _ in await hits("hybrid", threshold)] == [DOC_INVOICE]
+    assert len(await hits("hybrid", None)) == 3
+    # Nothing passes a threshold no chunk reaches, and no word matches: nothing comes back.
+    assert await index.search(
+        user_id=ALICE, mode="hybrid", limit=5, dense=EMBED.vector("zebra"),
+        sparse=query_vector("zebra"), min_score=0.99,
+    ) == []  # fmt: skip

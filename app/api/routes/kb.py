@@ -18,7 +18,7 @@ from app.api.schemas.kb import (
     SearchOut,
     UrlDocumentIn,
 )
-from app.core.errors import PayloadTooLarge, ServiceUnavailable
+from app.core.errors import NotFound, PayloadTooLarge, ServiceUnavailable
 from app.models import DocumentStatus
 from app.repositories.vectors import SearchFilters
 from app.services.analytics import AnalyticsService
@@ -42,7 +42,8 @@ def get_knowledge_base(request: Request) -> KnowledgeBase:
 KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
 
 
-async def _read_limited(file: UploadFile, limit_mb: int) -> bytes:
+async def read_limited(file: UploadFile, limit_mb: int) -> bytes:
+    """The uploaded file's bytes; 413 as soon as it is over the limit."""
     limit = limit_mb * 1024 * 1024
     if file.size is not None and file.size > limit:
         raise PayloadTooLarge(
@@ -80,7 +81,7 @@ async def upload_document(
     collection: Annotated[str | None, Form(max_length=100)] = None,
 ) -> DocumentOut:
     """Upload a document; it is indexed in the background (poll its status)."""
-    data = await _read_limited(file, kb.settings.kb_max_upload_mb)
+    data = await read_limited(file, kb.settings.kb_max_upload_mb)
     document = await kb.upload(
         session,
         user.id,
@@ -173,6 +174,9 @@ async def update_document(
         tags=body.tags,
         collection=body.collection,
         set_collection="collection" in body.model_fields_set,
+        collection_id=body.collection_id,
+        set_collection_id="collection_id" in body.model_fields_set,
+        is_admin=user.is_admin,
     )
     return DocumentOut.model_validate(document)
 
@@ -186,7 +190,7 @@ async def replace_document_content(
     file: Annotated[UploadFile, File(description="The new file (any supported format)")],
 ) -> DocumentOut:
     """Replace a document's file: indexed as the next version, the old one answers meanwhile."""
-    data = await _read_limited(file, kb.settings.kb_max_upload_mb)
+    data = await read_limited(file, kb.settings.kb_max_upload_mb)
     document = await kb.replace_content(
         session, user.id, document_id, Upload(filename=file.filename or "upload", data=data)
     )
@@ -211,19 +215,31 @@ async def reindex_document(
 
 @router.post("/search")
 async def search(
-    body: SearchIn, user: CurrentUser, kb: KnowledgeBaseDep, resources: ResourcesDep
+    body: SearchIn,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+    resources: ResourcesDep,
 ) -> SearchOut:
-    """Search your documents: hybrid (dense + keyword, RRF-fused), dense or sparse."""
+    """Search your documents and the shared collections you may read: hybrid (dense + keyword,
+    RRF-fused), dense or sparse. Each hit names its collection."""
     started = time.perf_counter()
+    shared = await kb.readable_collections(session, user.id)
+    only = body.filters.collection_id
+    if only is not None and str(only) not in shared:
+        raise NotFound(f"No collection with id {only}.", code="collection_not_found")
     results = await kb.search(
         str(user.id),
         body.query,
         top_k=body.top_k,
         mode=body.mode,
+        rerank=body.rerank,
         filters=SearchFilters(
             document_ids=[str(d) for d in body.filters.document_ids],
             tags=[t.strip().lower() for t in body.filters.tags if t.strip()],
             collection=body.filters.collection,
+            shared_collections=shared,
+            collection_id=str(only) if only is not None else None,
         ),
     )
     await AnalyticsService(resources).record_kb_event(

@@ -93,6 +93,11 @@ class TurnOut(BaseModel):
     answer: str
     tool_calls: list[ToolCallOut]
     citations: list[dict[str, Any]]
+    citation_support: float | None = Field(
+        default=None,
+        description="Share of the citations whose citing sentence shares enough words with "
+        "the passage (each citation's `supported`); null when the answer cites nothing",
+    )
     usage: UsageOut
     duration_ms: float
     model: str

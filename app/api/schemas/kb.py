@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.models import DocumentStatus
+from app.models import CollectionPermission, CollectionVisibility, DocumentStatus
 
 
 class DocumentOut(BaseModel):
@@ -24,6 +24,9 @@ class DocumentOut(BaseModel):
     sha256: str
     tags: list[str]
     collection: str | None
+    collection_id: uuid.UUID | None = Field(
+        default=None, description="The shared collection it belongs to, if any"
+    )
     status: DocumentStatus
     error_code: str | None = Field(description="Why it failed, as a code (status failed)")
     error: str | None = Field(description="Why it failed, in words a user can act on")
@@ -44,6 +47,10 @@ class DocumentPatch(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     tags: list[str] | None = Field(default=None, max_length=20)
     collection: str | None = Field(default=None, max_length=100)
+    collection_id: uuid.UUID | None = Field(
+        default=None,
+        description="Move into this shared collection (write permission needed); null: out",
+    )
 
 
 class UrlDocumentIn(BaseModel):
@@ -65,6 +72,9 @@ class SearchFiltersIn(BaseModel):
     document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     tags: list[str] = Field(default_factory=list, max_length=20)
     collection: str | None = Field(default=None, max_length=100)
+    collection_id: uuid.UUID | None = Field(
+        default=None, description="Only this shared collection (one you may read)"
+    )
 
 
 class SearchIn(BaseModel):
@@ -75,6 +85,9 @@ class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
     top_k: StrictInt = Field(default=5, ge=1, le=50)
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    rerank: bool | None = Field(
+        default=None, description="Rerank with the chat model; null: as MAI_KB_RERANK says"
+    )
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
 
 
@@ -97,7 +110,10 @@ class SearchHitOut(BaseModel):
     end: int
     chunk_index: int
     tags: list[str]
-    collection: str | None
+    collection: str | None = Field(description="The collection (label or shared) of the hit")
+    collection_id: str | None = Field(
+        default=None, description="The shared collection of the hit; null for your own"
+    )
 
 
 class SearchOut(BaseModel):
@@ -106,3 +122,56 @@ class SearchOut(BaseModel):
     query: str
     mode: str
     results: list[SearchHitOut]
+
+
+class MemberIn(BaseModel):
+    """A user given access to a collection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    permission: CollectionPermission = CollectionPermission.read
+
+
+class MemberOut(BaseModel):
+    """A member of a collection."""
+
+    email: str
+    permission: CollectionPermission
+
+
+class CollectionIn(BaseModel):
+    """A new collection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    visibility: CollectionVisibility = CollectionVisibility.private
+    description: str | None = Field(default=None, max_length=1000)
+    members: list[MemberIn] = Field(default_factory=list, max_length=1000)
+
+
+class CollectionPatch(BaseModel):
+    """Sharing changes; fields left out keep their value, `members` replaces the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visibility: CollectionVisibility | None = None
+    description: str | None = Field(default=None, max_length=1000)
+    members: list[MemberIn] | None = Field(default=None, max_length=1000)
+
+
+class CollectionOut(BaseModel):
+    """A collection: who may read it, and what you may do in it."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    visibility: CollectionVisibility = Field(
+        description="private: members only; shared: every user, or its members when it has any"
+    )
+    members: list[MemberOut]
+    document_count: int
+    can_write: bool = Field(description="Whether you may upload documents into it")
+    created_at: datetime
+    updated_at: datetime

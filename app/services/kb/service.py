@@ -21,6 +21,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -29,7 +30,8 @@ from app.core.errors import (
 from app.core.filemodes import make_private_dir, write_private_file
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.models import DocumentStatus, KBDocument
+from app.models import DocumentStatus, KBDocument, User
+from app.repositories.kb_collections import KBCollectionRepository
 from app.repositories.kb_documents import KBDocumentRepository
 from app.repositories.vectors import (
     ChunkPoint,
@@ -46,6 +48,7 @@ from app.services.kb.embeddings import Embedder, create_embedder
 from app.services.kb.errors import IngestError
 from app.services.kb.isolation import ChunkingSpec, ParseLimits, parse_isolated
 from app.services.kb.parsing import detect_kind
+from app.services.kb.rerank import LlmReranker
 from app.services.kb.scheduler import FairQueue
 from app.services.kb.sparse import average_terms, document_vector, query_vector
 from app.services.kb.store_migration import migrate_local_store
@@ -73,6 +76,8 @@ class Upload:
     tags: Sequence[str] = ()
     collection: str | None = None
     source_url: str | None = None
+    # A shared collection (then `collection` is its name); the caller has checked the right.
+    collection_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,7 @@ class SearchResult:
     tags: list[str] = field(default_factory=list)
     collection: str | None = None
     heading_path: list[str] = field(default_factory=list)
+    collection_id: str | None = None
 
 
 def normalise_tags(raw: Sequence[str]) -> list[str]:
@@ -166,6 +172,8 @@ class KnowledgeBase:
         self._workers: list[asyncio.Task[None]] = []
         # Points copied from Qdrant local mode into the embedded engine at this start.
         self.migrated_points = 0
+        # Set once the chat model exists (after the KB starts), when MAI_KB_RERANK=llm.
+        self.reranker: LlmReranker | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -329,6 +337,7 @@ class KnowledgeBase:
             size_bytes=len(upload.data),
             sha256=sha256,
             collection=collection,
+            collection_id=upload.collection_id,
             status=DocumentStatus.queued.value,
             chunk_count=0,
             source_url=upload.source_url,
@@ -473,14 +482,30 @@ class KnowledgeBase:
         tags: Sequence[str] | None = None,
         collection: str | None = None,
         set_collection: bool = False,
+        collection_id: uuid.UUID | None = None,
+        set_collection_id: bool = False,
+        is_admin: bool = False,
     ) -> KBDocument:
         """Change a document's title, tags or collection; its chunks keep their vectors.
 
-        The chunks' payloads are rewritten in the vector store first (503 there changes
+        `collection` is the document's own label; `collection_id` moves it into a shared
+        collection the caller may write to (its name becomes the label) or, with None, out of
+        it. The chunks' payloads are rewritten in the vector store first (503 there changes
         nothing), then the row. A document still being indexed is a 409: its chunks would be
         written with the old values.
         """
         document = await self.get(session, user_id, document_id)
+        shared_name: str | None = None
+        if set_collection_id and collection_id is not None:
+            shared_name = await self._writable_collection_name(
+                session, collection_id, user_id, is_admin
+            )
+        if set_collection and not set_collection_id and document.collection_id is not None:
+            raise Unprocessable(
+                f"The document is in the shared collection {document.collection!r}; move it "
+                "with collection_id (null takes it out).",
+                code="collection_is_shared",
+            )
         if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
             raise Conflict(
                 f"The document is {document.status}; change it once it is ready or failed.",
@@ -496,6 +521,9 @@ class KnowledgeBase:
                 raise Unprocessable("The title cannot be empty.", code="bad_title")
         new_tags = normalise_tags(tags) if tags is not None else None
         new_collection = normalise_collection(collection) if set_collection else None
+        if set_collection_id:
+            set_collection = True
+            new_collection = shared_name
         values: dict[str, object] = {}
         if new_title is not None:
             values["title"] = new_title
@@ -503,6 +531,8 @@ class KnowledgeBase:
             values["tags"] = new_tags
         if set_collection:
             values["collection"] = new_collection
+        if set_collection_id:
+            values["collection_id"] = str(collection_id) if collection_id else None
         if not values:
             return document
         if document.chunk_count and document.index_name is not None:
@@ -514,10 +544,42 @@ class KnowledgeBase:
             await KBDocumentRepository(session).set_tags(document, new_tags)
         if set_collection:
             document.collection = new_collection
+        if set_collection_id:
+            document.collection_id = collection_id
         await session.commit()
         await session.refresh(document)
         log.info("kb_document_updated", document_id=str(document_id), fields=sorted(values))
         return document
+
+    @staticmethod
+    async def _writable_collection_name(
+        session: AsyncSession, collection_id: uuid.UUID, user_id: uuid.UUID, is_admin: bool
+    ) -> str:
+        """The name of a shared collection the user may add documents to.
+
+        422 `unknown_collection` when it does not exist or the user cannot read it (the two
+        look alike, so ids of hidden collections are not revealed); 403 when read-only.
+        """
+        repository = KBCollectionRepository(session)
+        collection = await repository.get_readable(collection_id, user_id, is_admin)
+        if collection is None:
+            raise Unprocessable(
+                f"There is no collection with id {collection_id}.", code="unknown_collection"
+            )
+        if not await repository.can_write(collection, user_id, is_admin):
+            raise Forbidden(
+                f"You may read the collection {collection.name!r} but not add documents to it; "
+                "ask an admin for write permission.",
+                code="collection_read_only",
+            )
+        return collection.name
+
+    async def readable_collections(self, session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+        """The ids of the shared collections a user may search (every one for an admin)."""
+        user = await session.get(User, user_id)
+        if user is None or not user.is_active:
+            return []
+        return await KBCollectionRepository(session).readable_ids(user.id, user.is_admin)
 
     @staticmethod
     def _write_file(path: Path, data: bytes) -> None:
@@ -555,6 +617,7 @@ class KnowledgeBase:
                 "filename": document.filename,
                 "tags": document.tags,
                 "collection": document.collection,
+                "collection_id": str(document.collection_id) if document.collection_id else None,
                 "version": document.version,
             }
         try:
@@ -816,18 +879,40 @@ class KnowledgeBase:
         top_k: int = 5,
         mode: SearchMode = "hybrid",
         filters: SearchFilters | None = None,
+        rerank: bool | None = None,
     ) -> list[SearchResult]:
-        """The user's best-matching chunks for a query."""
+        """The user's best-matching chunks for a query.
+
+        Dense hits under MAI_KB_MIN_SCORE are dropped in the vector query. With `rerank` (by
+        default: MAI_KB_RERANK=llm) the top MAI_KB_RERANK_CANDIDATES are reordered by the
+        reranker before the best `top_k` are kept.
+        """
         started = time.perf_counter()
+        reranker = self.reranker
+        if rerank is None:
+            rerank = self.settings.kb_rerank == "llm"
+        if not rerank:
+            reranker = None
+        limit = max(top_k, self.settings.kb_rerank_candidates) if reranker else top_k
         try:
             index = await self.index()
             dense = (await self.embedder.embed([query]))[0] if mode != "sparse" else None
             sparse = query_vector(query) if mode != "dense" else None
             hits = await index.search(
-                user_id=user_id, mode=mode, limit=top_k, dense=dense, sparse=sparse, filters=filters
+                user_id=user_id,
+                mode=mode,
+                limit=limit,
+                dense=dense,
+                sparse=sparse,
+                filters=filters,
+                min_score=self.settings.kb_min_score,
             )
         finally:
             metrics.observe_kb_search(time.perf_counter() - started)
+        if reranker is not None:
+            hits = await reranker.rerank(
+                query, hits, [str(hit.payload.get("text", "")) for hit in hits]
+            )
         return [
             SearchResult(
                 chunk_id=hit.id,
@@ -842,9 +927,10 @@ class KnowledgeBase:
                 chunk_index=int(hit.payload.get("chunk_index", 0)),
                 tags=list(hit.payload.get("tags") or []),
                 collection=hit.payload.get("collection"),
+                collection_id=hit.payload.get("collection_id"),
                 heading_path=[str(part) for part in hit.payload.get("heading_path") or []],
             )
-            for hit in hits
+            for hit in hits[:top_k]
         ]
 
 

@@ -38,6 +38,7 @@ from app.core.llm import ResolvedModel, map_llm_error
 from app.core.logging import bind_context, get_logger
 from app.core.metrics import (
     RunRetryReason,
+    record_citation_support,
     record_run_cancellation,
     record_run_retry,
     record_run_transition,
@@ -482,6 +483,9 @@ class RunExecutor:
         duration_ms = execution.elapsed_ms()
         tool_calls = tool_calls_of(state.get("tool_runs"))
         citations = [to_jsonable(c) for c in state.get("citations") or []]
+        support = state.get("citation_support")
+        if isinstance(support, int | float):
+            record_citation_support(float(support))
         usage = usage_of(state.get("usage"))
         answer = answer_of(state)
         execution.trace.finish(output=answer)
@@ -502,6 +506,7 @@ class RunExecutor:
                     for call in tool_calls
                 ],
                 "citations": citations,
+                "citation_support": support,
                 "usage": usage,
                 "duration_ms": duration_ms,
                 "model": execution.model or "",

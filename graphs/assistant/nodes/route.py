@@ -137,6 +137,7 @@ async def route(state: AssistantState, runtime: Runtime[Context]) -> dict[str, A
         "iterations": 0,
         "tool_runs": [],
         "citations": [],
+        "citation_support": None,
         "passages": [],
         "answer": "",
         "usage": usage,

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.runtime import Runtime
 
+from graphs.assistant.citation_check import check_citations
 from graphs.assistant.context import Context, context_of
 from graphs.assistant.messages import text_of
 from graphs.assistant.state import AssistantState, Citation, ToolRun
@@ -135,7 +136,12 @@ async def synthesize(state: AssistantState, runtime: Runtime[Context]) -> dict[s
             for call in last.tool_calls
         ]
         closing.append(AIMessage(content=answer))
-        return {"answer": answer, "citations": [], "messages": closing}
+        return {
+            "answer": answer,
+            "citations": [],
+            "citation_support": None,
+            "messages": closing,
+        }
     answer = text_of(last).strip() if isinstance(last, AIMessage) else ""
     update: dict[str, Any] = {}
     if not answer:
@@ -148,5 +154,6 @@ async def synthesize(state: AssistantState, runtime: Runtime[Context]) -> dict[s
     if isinstance(last, AIMessage) and answer != text_of(last):
         # Same id: add_messages replaces the stored reply, so history matches the answer.
         update["messages"] = [last.model_copy(update={"content": answer})]
-    update |= {"answer": answer, "citations": cite(answer, passages)}
+    citations, support = check_citations(answer, cite(answer, passages), passages)
+    update |= {"answer": answer, "citations": citations, "citation_support": support}
     return update
