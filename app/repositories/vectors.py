@@ -121,6 +121,9 @@ class VectorIndex(Protocol):
     async def point_ids(self, user_id: str, document_id: str) -> list[str]:
         """The ids of every chunk of one document."""
 
+    async def payloads(self, user_id: str, document_id: str) -> list[dict[str, Any]]:
+        """The payload (text, position, metadata) of every chunk of one document."""
+
     def export(self, batch_size: int = 256) -> AsyncIterator[list[ChunkPoint]]:
         """Every point with its vectors and payload, in batches (used to move a store)."""
 

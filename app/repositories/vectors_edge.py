@@ -331,6 +331,25 @@ class EdgeIndex:
 
         return await self._run(scroll_all)
 
+    async def payloads(self, user_id: str, document_id: str) -> list[dict[str, Any]]:
+        """The payload (text, position, metadata) of every chunk of one document."""
+        import qdrant_edge as qe
+
+        selector = self._document_filter(document_id)
+
+        def scroll_all(shard: Any) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            offset: Any = None
+            while True:
+                records, offset = shard.scroll(
+                    qe.ScrollRequest(offset=offset, limit=1024, filter=selector, with_payload=True)
+                )
+                found.extend(dict(record.payload or {}) for record in records)
+                if offset is None:
+                    return found
+
+        return await self._run(scroll_all)
+
     async def export(self, batch_size: int = 256) -> AsyncIterator[list[ChunkPoint]]:
         """Every point with its vectors and payload, in batches (used to move a store)."""
         import qdrant_edge as qe

@@ -247,6 +247,25 @@ class QdrantIndex:
                 if offset is None:
                     return found
 
+    async def payloads(self, user_id: str, document_id: str) -> list[dict[str, Any]]:
+        """The payload (text, position, metadata) of every chunk of one document."""
+        await self.ensure()
+        found: list[dict[str, Any]] = []
+        offset: Any = None
+        async with _qdrant_errors(self.location):
+            while True:
+                records, offset = await self.client.scroll(
+                    self.name,
+                    scroll_filter=self._document_filter(document_id),
+                    limit=1024,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+                found.extend(dict(record.payload or {}) for record in records)
+                if offset is None:
+                    return found
+
     async def export(self, batch_size: int = 256) -> AsyncIterator[list[ChunkPoint]]:
         """Every point with its vectors and payload, in batches (used to move a store)."""
         await self.ensure()

@@ -353,6 +353,74 @@ def test_upload_search_cite_feedback_and_admin_list(
     shot(admin, "12-admin-phone")
 
 
+def test_admin_shares_a_collection_and_its_reader_finds_its_document(
+    base: str, contexts: Contexts, tmp_path: Path
+) -> None:
+    manual = tmp_path / "boiler.md"
+    manual.write_text(
+        "# Boiler manual\n\n## Safety\n\nThe boiler pressure must stay under three bar.\n\n"
+        "## Service\n\nA technician bleeds the radiators every October.\n"
+    )
+    name = f"Plant-{uuid.uuid4().hex[:6]}"
+    reader_email = email()
+    reader = contexts.page(width=390, height=844)
+    sign_up(reader, base, reader_email)
+
+    admin = contexts.page()
+    sign_in(admin, base, ADMIN_EMAIL)
+    admin.get_by_role("link", name="Knowledge").click()
+    create = admin.get_by_role("form", name="New collection")
+    create.get_by_label("Collection name").fill(name)
+    create.get_by_role("button", name="Create collection").click()
+    card = admin.locator(f".collection[data-collection='{name}']")
+    expect(card).to_contain_text("private")
+
+    # Share it with the reader (read only), with the keyboard-reachable sharing editor.
+    card.get_by_text("Share", exact=True).click()
+    card.get_by_role("button", name="Add member").click()
+    card.get_by_label("Member email").fill(reader_email)
+    card.get_by_role("button", name="Save sharing").click()
+    expect(card.locator(".meta")).to_contain_text(f"{reader_email} (read)")
+
+    # Upload into it; the list shows the document with its collection.
+    admin.get_by_label("Upload into").select_option(label=name)
+    expect(admin.get_by_label("Label (optional)")).to_be_hidden()
+    admin.get_by_label("Choose files", exact=True).set_input_files(str(manual))
+    expect(admin.locator(".uploads li[data-filename='boiler.md'] .badge")).to_have_text("ready")
+    expect(card.locator(".meta")).to_contain_text("1 document ")
+    admin.get_by_label("Collection", exact=True).select_option(label=name)
+    admin.get_by_role("button", name="Filter").click()
+    row = admin.locator("table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Boiler manual")
+    expect(row).to_contain_text(name)
+
+    # Its detail lists its chunks, in order, with where they sit.
+    row.get_by_role("link", name="Boiler manual").click()
+    chunks = admin.locator(".detail .chunks li")
+    expect(chunks.first).to_be_visible()
+    expect(admin.locator(".detail .chunks")).to_contain_text("under three bar")
+    expect(admin.locator(".detail .chunks")).to_contain_text("bleeds the radiators")
+    expect(admin.locator(".detail")).to_contain_text("Version")
+    check_page(contexts, admin)
+    shot(admin, "15-knowledge-collections-admin")
+
+    # The reader sees the collection (no admin controls) and finds its document in search.
+    reader.get_by_role("link", name="Knowledge").click()
+    shared = reader.locator(f".collection[data-collection='{name}']")
+    expect(shared).to_contain_text("you may read ")
+    expect(shared.get_by_role("button")).to_have_count(0)
+    expect(reader.get_by_role("form", name="New collection")).to_have_count(0)
+    reader.get_by_label("In collection").select_option(label=name)
+    reader.get_by_label("Search the knowledge base").fill("boiler pressure")
+    reader.get_by_role("button", name="Search", exact=True).click()
+    hit = reader.locator(".results .hit").first
+    expect(hit).to_contain_text("Boiler manual")
+    expect(hit.locator(".badge.collection")).to_have_text(name)
+    check_page(contexts, reader)
+    shot(reader, "16-knowledge-collections-reader-phone")
+
+
 def test_docs_render_with_the_network_blocked(base: str, contexts: Contexts) -> None:
     page = contexts.page()
     blocked: list[str] = []

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 from app.api.deps import CurrentUser, PageDep, ResourcesDep, SessionDep, get_resources
 from app.api.schemas.common import PageOut
 from app.api.schemas.kb import (
+    ChunkOut,
     DocumentOut,
     DocumentPatch,
     SearchHitOut,
@@ -155,6 +156,26 @@ async def read_document(
 ) -> DocumentOut:
     """One of your documents: metadata, status, chunk count and error."""
     return DocumentOut.model_validate(await kb.get(session, user.id, document_id))
+
+
+@router.get("/documents/{document_id}/chunks")
+async def list_document_chunks(
+    document_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    kb: KnowledgeBaseDep,
+    page: PageDep,
+) -> PageOut[ChunkOut]:
+    """The indexed chunks of one of your documents, in reading order (its current version)."""
+    chunks, total = await kb.chunks(
+        session, user.id, document_id, limit=page.limit, offset=page.offset
+    )
+    return PageOut[ChunkOut](
+        items=[ChunkOut.model_validate(chunk) for chunk in chunks],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.patch("/documents/{document_id}")

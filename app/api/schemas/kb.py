@@ -39,6 +39,20 @@ class DocumentOut(BaseModel):
     processed_at: datetime | None
 
 
+class ChunkOut(BaseModel):
+    """One indexed chunk of a document: its text and where it sits in the document."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int = Field(description="Its position in the document, from 0")
+    text: str
+    page: int | None = Field(description="The page it starts on (paged formats)")
+    section: str | None
+    heading_path: list[str] = Field(description="The headings it sits under, outermost first")
+    start: int = Field(description="Character offset of its start in the extracted text")
+    end: int = Field(description="Character offset of its end in the extracted text")
+
+
 class DocumentPatch(BaseModel):
     """New metadata for a document; fields left out keep their value (collection null: none)."""
 

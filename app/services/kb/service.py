@@ -81,6 +81,19 @@ class Upload:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentChunk:
+    """One indexed chunk of a document's current version, as stored in the vector index."""
+
+    index: int
+    text: str
+    page: int | None
+    section: str | None
+    heading_path: list[str]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """One matching chunk."""
 
@@ -818,6 +831,44 @@ class KnowledgeBase:
             limit=limit,
             offset=offset,
         )
+
+    async def chunks(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[DocumentChunk], int]:
+        """A page of one of the user's documents' chunks in reading order, and their count.
+
+        Only the current version's chunks: while a new version is indexed the old one's are
+        still in the index, answering searches, but they are not what the document now says.
+        """
+        document = await self.get(session, user_id, document_id)
+        if document.index_name is None:
+            return [], 0
+        index = await self.index()
+        payloads = [
+            p
+            for p in await index.payloads(str(user_id), str(document_id))
+            if int(p.get("version", 1)) == document.version
+        ]
+        payloads.sort(key=lambda p: int(p.get("chunk_index", 0)))
+        chunks = [
+            DocumentChunk(
+                index=int(p.get("chunk_index", 0)),
+                text=str(p.get("text", "")),
+                page=p.get("page"),
+                section=p.get("section"),
+                heading_path=[str(part) for part in p.get("heading_path") or []],
+                start=int(p.get("start", 0)),
+                end=int(p.get("end", 0)),
+            )
+            for p in payloads[offset : offset + limit]
+        ]
+        return chunks, len(payloads)
 
     async def delete(
         self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID

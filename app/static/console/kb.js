@@ -1,7 +1,9 @@
 // Knowledge base: upload (several files, drag and drop, progress, live status), list with
-// filters, document detail (version, re-index, delete) and a hybrid search with scores.
-import { api, upload } from "./api.js";
+// filters, shared collections, document detail (chunks, version, re-index, delete) and a hybrid
+// search with scores.
+import { api, ApiError, upload } from "./api.js";
 import { announce, field, h, replace, when } from "./dom.js";
+import { collectionsSection } from "./kb_collections.js";
 
 const ACCEPT = ".pdf,.docx,.html,.htm,.md,.markdown,.txt";
 
@@ -13,6 +15,12 @@ export async function render(main, route) {
   const closed = new AbortController();
   const files = h("input", { type: "file", multiple: true, accept: ACCEPT, name: "files" });
   const collection = h("input", { type: "text", name: "collection", maxlength: 100 });
+  const labelField = field("Label (optional)", collection, "A label of your own, to filter by.");
+  // Where uploads go: your own documents, or a shared collection you may write to.
+  const target = h("select", { name: "target" }, h("option", { value: "" }, "My documents"));
+  target.addEventListener("change", () => (labelField.hidden = Boolean(target.value)));
+  const collectionFilter = h("select", { name: "collection-filter" }, h("option", { value: "" }, "any"));
+  const searchCollection = h("select", { name: "search-collection" }, h("option", { value: "" }, "all I may read"));
   const uploads = h("ul", { class: "uploads", "aria-live": "polite" });
   const drop = h(
     "div",
@@ -54,6 +62,7 @@ export async function render(main, route) {
           watched.delete(doc.id);
           announce(`${doc.filename}: ${doc.status}${doc.error ? ` (${doc.error})` : ""}`, doc.status === "failed" ? "error" : "info");
           loadList();
+          if (doc.collection_id) collections.load();
         }
       }
     }
@@ -76,8 +85,9 @@ export async function render(main, route) {
       uploads.prepend(row);
       const form = new FormData();
       form.append("file", file);
-      if (collection.value.trim()) form.append("collection", collection.value.trim());
-      upload("kb/documents", form, (p) => (progress.value = p))
+      const into = target.value;
+      if (!into && collection.value.trim()) form.append("collection", collection.value.trim());
+      upload(into ? `kb/collections/${into}/documents` : "kb/documents", form, (p) => (progress.value = p))
         .then((doc) => watch(doc, row))
         .catch((e) => replace(row, h("strong", {}, file.name), " ", h("span", { class: "error" }, `failed: ${e.message}`)));
     }
@@ -96,8 +106,36 @@ export async function render(main, route) {
     send([...e.dataTransfer.files]);
   });
 
+  async function showChunks(id, list, more, offset) {
+    const page = await api(`kb/documents/${id}/chunks`, { query: { limit: 50, offset } });
+    for (const chunk of page.items) {
+      const where = [chunk.page ? `page ${chunk.page}` : null, chunk.heading_path.join(" › ") || null].filter(Boolean).join(", ");
+      list.append(
+        h(
+          "li",
+          { class: "chunk", value: chunk.index + 1, dataset: { index: chunk.index } },
+          where ? h("p", { class: "meta" }, where) : null,
+          h("pre", {}, chunk.text),
+        ),
+      );
+    }
+    const shown = offset + page.items.length;
+    more.hidden = shown >= page.total;
+    more.onclick = () => showChunks(id, list, more, shown);
+  }
+
   async function showDetail(id, page) {
-    const doc = await api(`kb/documents/${id}`);
+    let doc;
+    try {
+      doc = await api(`kb/documents/${id}`);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) throw e;
+      // A shared collection's document belongs to whoever uploaded it: its details are theirs.
+      replace(detail, h("p", { class: "notice" }, "This document is not yours to open; its passages show in search results."));
+      return;
+    }
+    const chunkList = h("ol", { class: "chunks", "aria-label": "Chunks" });
+    const moreChunks = h("button", { type: "button", hidden: true }, "Show more chunks");
     replace(
       detail,
       h("h2", {}, doc.title),
@@ -120,12 +158,25 @@ export async function render(main, route) {
           loadList();
         } }, "Delete"),
       ),
+      h("h3", { id: "chunks-h" }, `Chunks (${doc.chunk_count})`),
+      chunkList,
+      moreChunks,
     );
+    if (doc.chunk_count) await showChunks(id, chunkList, moreChunks, 0);
+    else chunkList.replaceWith(h("p", { class: "hint" }, "No chunks indexed yet."));
     detail.scrollIntoView();
   }
 
   async function loadList() {
-    const page = await api("kb/documents", { query: { limit: 100, status: statusFilter.value, tag: tagFilter.value.trim() } });
+    const tag = tagFilter.value.trim().toLowerCase();
+    let page;
+    if (collectionFilter.value) {
+      // A shared collection's documents, whoever uploaded them (its route has no tag filter).
+      page = await api(`kb/collections/${collectionFilter.value}/documents`, { query: { limit: 100, status: statusFilter.value } });
+      if (tag) page.items = page.items.filter((doc) => doc.tags.includes(tag));
+    } else {
+      page = await api("kb/documents", { query: { limit: 100, status: statusFilter.value, tag } });
+    }
     replace(
       table,
       page.items.length ? null : h("tr", {}, h("td", { colspan: 5, class: "hint" }, "No documents.")),
@@ -145,7 +196,7 @@ export async function render(main, route) {
 
   async function search(event) {
     event.preventDefault();
-    const found = await api("kb/search", { method: "POST", json: { query: query.value, mode: mode.value, top_k: 10 } });
+    const found = await api("kb/search", { method: "POST", json: { query: query.value, mode: mode.value, top_k: 10, filters: searchCollection.value ? { collection_id: searchCollection.value } : {} } });
     replace(
       results,
       found.results.length ? null : h("li", { class: "hint" }, "Nothing matched."),
@@ -156,11 +207,24 @@ export async function render(main, route) {
           h("a", { href: `#/kb?doc=${hit.document_id}${hit.page ? `&page=${hit.page}` : ""}` }, hit.title, hit.page ? `, page ${hit.page}` : ""),
           " ",
           h("span", { class: "score", title: "Relevance score" }, `score ${hit.score.toFixed(3)}`),
+          hit.collection ? h("span", { class: "badge collection" }, hit.collection) : null,
           h("blockquote", {}, hit.text.length > 400 ? `${hit.text.slice(0, 400)}…` : hit.text),
         ),
       ),
     );
   }
+
+  // The collections feed the upload target (where you may write) and both filters.
+  const options = (select, items, first) => {
+    const chosen = select.value;
+    replace(select, first, items.map((c) => h("option", { value: c.id, selected: c.id === chosen }, c.name)));
+    if (select.value !== chosen) select.dispatchEvent(new Event("change"));
+  };
+  const collections = collectionsSection((items) => {
+    options(target, items.filter((c) => c.can_write), h("option", { value: "" }, "My documents"));
+    options(collectionFilter, items, h("option", { value: "" }, "any"));
+    options(searchCollection, items, h("option", { value: "" }, "all I may read"));
+  });
 
   main.append(
     h("h1", {}, "Knowledge base"),
@@ -170,26 +234,28 @@ export async function render(main, route) {
       h("h2", { id: "upload-h" }, "Upload"),
       drop,
       field("Choose files", files),
-      field("Collection (optional)", collection),
+      field("Upload into", target),
+      labelField,
       uploads,
     ),
+    collections.element,
     detail,
     h(
       "section",
       { class: "card", "aria-labelledby": "search-h" },
       h("h2", { id: "search-h" }, "Search"),
-      h("form", { class: "inline", onsubmit: search, role: "search" }, field("Search the knowledge base", query), field("Mode", mode), h("button", { type: "submit", class: "primary" }, "Search")),
+      h("form", { class: "inline", onsubmit: search, role: "search" }, field("Search the knowledge base", query), field("Mode", mode), field("In collection", searchCollection), h("button", { type: "submit", class: "primary" }, "Search")),
       results,
     ),
     h(
       "section",
       { "aria-labelledby": "docs-h" },
       h("h2", { id: "docs-h" }, "Documents"),
-      h("form", { class: "inline", onsubmit: (e) => (e.preventDefault(), loadList()) }, field("Status", statusFilter), field("Tag", tagFilter), h("button", { type: "submit" }, "Filter")),
+      h("form", { class: "inline", onsubmit: (e) => (e.preventDefault(), loadList()) }, field("Status", statusFilter), field("Tag", tagFilter), field("Collection", collectionFilter), h("button", { type: "submit" }, "Filter")),
       h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, ["Title", "Status", "Chunks", "Collection", "Updated"].map((c) => h("th", { scope: "col" }, c)))), table)),
     ),
   );
-  await loadList();
+  await Promise.all([loadList(), collections.load()]);
   const doc = route.query.get("doc");
   if (doc) await showDetail(doc, route.query.get("page"));
   return () => closed.abort();
