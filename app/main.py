@@ -36,6 +36,7 @@ from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
 from app.services.memory import open_memory_store_for
 from app.services.retention import start_retention
+from app.services.tools import start_tools
 from app.services.users import ensure_admin
 
 log = get_logger(__name__)
@@ -85,6 +86,8 @@ def create_app(
             await start_agent_runtime(resources, chat_model)
             # Approvals: send_email, notifications, webhook, the expiry sweeper.
             await start_approvals(resources)
+            # Tools: the admins' switches and the MCP servers' connections (retried while down).
+            await start_tools(resources)
             # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
             start_retention(resources)
             resources.ready = True

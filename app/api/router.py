@@ -13,6 +13,7 @@ from app.api.routes import (
     feedback,
     kb,
     memory,
+    tools,
     users,
 )
 
@@ -26,3 +27,4 @@ api_router.include_router(analytics.router)
 api_router.include_router(feedback.router)
 api_router.include_router(memory.router)
 api_router.include_router(api_keys.router)
+api_router.include_router(tools.router)

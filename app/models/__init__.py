@@ -22,6 +22,7 @@ from app.models.base import Base
 from app.models.feedback import Feedback, FeedbackTag, Rating
 from app.models.invite import Invite
 from app.models.kb import DocumentStatus, KBDocument, KBDocumentTag
+from app.models.tool_setting import ToolSetting
 from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
@@ -50,6 +51,7 @@ __all__ = [
     "Role",
     "RunStatus",
     "ToolExecution",
+    "ToolSetting",
     "UsageDaily",
     "UsageEvent",
     "UsageKind",
