@@ -77,13 +77,13 @@ def content_text(content: Any) -> str:
 
 
 def truncated(text: str, limit: int) -> str:
-    """At most `limit` characters, with a note saying how much the tool returned."""
+    """At most `limit` characters, led by a note saying how much the tool returned (first, so
+    the note survives any later cut)."""
     if len(text) <= limit:
         return text
     return (
-        text[:limit]
-        + f"\n[Truncated by MAI: the tool returned {len(text):,} characters; the first "
-        f"{limit:,} are shown.]"
+        f"[Truncated by MAI: the tool returned {len(text):,} characters; the first "
+        f"{limit:,} follow.]\n" + text[:limit]
     )
 
 
@@ -122,6 +122,9 @@ class McpServer:
         self._check_now = asyncio.Event()
         self._attempted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Calls waiting for an answer: a big result can hold up a ping behind it, so periodic
+        # pings wait while calls run (a call that fails asks for a check itself).
+        self._in_flight = 0
 
     # Lifecycle ------------------------------------------------------------------------------
 
@@ -140,14 +143,11 @@ class McpServer:
         """Close the connection (and a stdio server's process)."""
         if self._task is None:
             return
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # noqa: S110 - stopping: a failing close has nothing left to tell
-            pass
-        self._task = None
+        task, self._task = self._task, None
+        task.cancel()
+        # A server that ignores its closed stdin is killed by the SDK after a grace period;
+        # shutdown does not wait longer than that for it.
+        await asyncio.wait({task}, timeout=10)
 
     def _connection(self) -> Connection:
         config = self.config
@@ -214,9 +214,13 @@ class McpServer:
     async def _watch(self, session: ClientSession) -> None:
         """Return when the server stops answering pings (or a call found it gone)."""
         while True:
+            asked = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._check_now.wait(), self.ping_seconds)
                 self._check_now.clear()
+                asked = True
+            if self._in_flight and not asked:
+                continue
             async with asyncio.timeout(self.config.connect_timeout_seconds):
                 await session.send_ping()
 
@@ -289,10 +293,15 @@ class McpServer:
                 f"so {name} cannot run now. MAI reconnects to it in the background; answer "
                 "without this tool or try again later."
             )
+        self._in_flight += 1
         try:
             content = await tool.ainvoke(arguments)
         except ToolException as error:
             raise ToolError(f"The tool {name} failed: {error}") from None
+        except asyncio.CancelledError:
+            # Stopped by its deadline: the server may have gone away without a word.
+            self.check_now()
+            raise
         except Exception as error:
             self.check_now()
             raise ToolError(
@@ -300,4 +309,6 @@ class McpServer:
                 f"{describe(error)}. The server may be down; MAI reconnects to it in the "
                 "background."
             ) from None
+        finally:
+            self._in_flight -= 1
         return truncated(content_text(content), self.config.max_output_chars)
