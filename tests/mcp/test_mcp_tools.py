@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from tests.api.agent_helpers import wait_idle
 from tests.conftest import Account, AppFactory, SettingsFactory, register
-from tests.fake_llm import ScriptedChatModel, ask_tools, responding, tool_call
+from tests.fake_llm import ask_tools, responding, tool_call
 
 SERVER = Path(__file__).with_name("mcp_test_server.py")
 TOOLS = "/api/v1/tools"
