@@ -19,6 +19,7 @@ from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
 from app.api.routes import langgraph as langgraph_routes
+from app.api.routes import mcp as mcp_routes
 from app.api.routes import metrics as metrics_routes
 from app.api.routes import openai as openai_routes
 from app.core.clock import Clock
@@ -34,6 +35,7 @@ from app.services.approvals import start_approvals
 from app.services.kb.embeddings import Embedder
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
+from app.services.mcp_server import start_mcp_server
 from app.services.memory import open_memory_store_for
 from app.services.retention import start_retention
 from app.services.tools import start_tools
@@ -88,6 +90,8 @@ def create_app(
             await start_approvals(resources)
             # Tools: the admins' switches and the MCP servers' connections (retried while down).
             await start_tools(resources)
+            # MAI as an MCP server at /mcp: the SDK's session manager runs until shutdown.
+            app.state.mcp = await start_mcp_server(resources, resources.exit_stack)
             # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
             start_retention(resources)
             resources.ready = True
@@ -147,6 +151,7 @@ def create_app(
     # The LangGraph Server API at the root, where its clients look for it.
     app.include_router(langgraph_routes.public_router)
     app.include_router(langgraph_routes.router)
+    mcp_routes.install(app)
     if settings.metrics_enabled:
         metrics_routes.install(app)
     install_openapi(app)

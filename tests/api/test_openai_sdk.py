@@ -9,68 +9,26 @@ the model, and checks that refusals arrive as the SDK's typed errors.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import openai
 import pytest
 
-from tests.conftest import REDIS_URL, unavailable
+from tests.live_server import database_env, mai_serve
 from tests.observability.openai_server import OpenAIServer
+
+__all__ = ["database_env"]
 
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])]
-)
-def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Nothing for the embedded default; a fresh PostgreSQL database and Redis otherwise."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    name = f"mai_oai_{uuid.uuid4().hex[:10]}"
-
-    async def run(statement: str) -> None:
-        try:
-            admin = await asyncpg.connect(PG_ADMIN)
-        except OSError:
-            unavailable("PostgreSQL at 127.0.0.1:5432")
-            return
-        await admin.execute(statement)
-        await admin.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield {
-        "MAI_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-        "MAI_REDIS_URL": REDIS_URL,
-        "MAI_REDIS_PREFIX": f"oai-{uuid.uuid4().hex[:8]}:",
-    }
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port if port != 2024 else _free_port()
 
 
 def respond(body: dict[str, Any]) -> str | dict[str, Any]:
@@ -89,61 +47,14 @@ def respond(body: dict[str, Any]) -> str | dict[str, Any]:
 def mai(tmp_path: Path, database_env: dict[str, str]) -> Iterator[tuple[str, OpenAIServer]]:
     """A running `mai serve` on a free port (its base URL) and its test LLM."""
     llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
-    env.update(
-        {
-            "MAI_DATA_DIR": str(tmp_path / "data"),
-            "MAI_LLM_BASE_URL": llm.base_url,
-            "MAI_LLM_MODEL": "test-model",
-            "MAI_LLM_MAX_RETRIES": "0",
-            "MAI_EMBEDDING_MODEL_PATH": str(MODEL_DIR),
-            "MAI_BCRYPT_ROUNDS": "4",
-            "MAI_LOG_LEVEL": "WARNING",
-            # Session continuity is what is measured here: long-term memory would carry the
-            # name into stateless requests too (it has tests of its own in tests/memory).
-            "MAI_MEMORY_ENABLED": "false",
-            **database_env,
-        }
-    )
-    mai_script = shutil.which("mai", path=str(Path(sys.executable).parent))
-    assert mai_script is not None, "the mai script is not installed in this environment"
-    if "MAI_DATABASE_URL" in env:
-        # A server database is migrated by the operator, as in production.
-        migrated = subprocess.run(
-            [mai_script, "migrate"], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [mai_script, "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    # Session continuity is what is measured here: long-term memory would carry the name into
+    # stateless requests too (it has tests of its own in tests/memory).
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "mai serve did not get ready: " + log.read_text()
-            time.sleep(0.3)
-        yield base, llm
+        with mai_serve(
+            tmp_path, llm.base_url, {"MAI_MEMORY_ENABLED": "false", **database_env}
+        ) as base:
+            yield base, llm
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
         llm.close()
 
 
