@@ -41,6 +41,18 @@ def dump(megabytes: int) -> str:
     return "x" * (megabytes * 1024 * 1024)
 
 
+@server.tool(name="stock.level")
+def stock_level_dotted() -> str:
+    """A name a model API does not accept: offered as inventory__stock_level."""
+    return "12"
+
+
+@server.tool(name="stock_level")
+def stock_level() -> str:
+    """Collides with stock.level once its dot is replaced: skipped, and reported."""
+    return "13"
+
+
 @server.tool()
 def secret_admin_tool() -> str:
     """A tool the servers file denies."""

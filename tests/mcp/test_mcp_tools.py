@@ -145,8 +145,18 @@ async def test_stdio_server_tools_are_listed_bound_called_gated_and_truncated(
     start: Any, tmp_path: Path
 ) -> None:
     notes = tmp_path / "notes.txt"
-    agent: Started = await start(write_servers(tmp_path / "mcp.yaml", stdio_server(notes)))
+    agent: Started = await start(
+        write_servers(tmp_path / "mcp.yaml", stdio_server(notes)), health_details="public"
+    )
     assert await agent.mcp_health() == {"mcp:inventory": "healthy"}
+    [component] = [
+        c
+        for c in (await agent.client.get("/health")).json()["components"]
+        if c["name"] == "mcp:inventory"
+    ]
+    assert component["backend"] == "stdio"
+    # Two tools whose names collide once made model-safe: the second is skipped and reported.
+    assert component["skipped_tools"] == ["stock_level (also inventory__stock_level)"]
 
     tools = await agent.tools()
     assert {"inventory__lookup", "inventory__write_note", "inventory__dump"} <= set(tools)
@@ -158,6 +168,7 @@ async def test_stdio_server_tools_are_listed_bound_called_gated_and_truncated(
     assert lookup["requires_approval"] is False
     assert tools["inventory__write_note"]["requires_approval"] is True  # the MCP default
     assert tools["calculator"]["source"] == "builtin"
+    assert "inventory__stock_level" in tools
 
     turn = await agent.ask('call inventory__lookup {"sku": "A1"}')
     assert turn["status"] == "completed", turn
