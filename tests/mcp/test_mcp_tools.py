@@ -1,7 +1,8 @@
 """MCP servers as agent tools: a local MCP server written with the `mcp` SDK (FastMCP), over
 stdio and over streamable HTTP, its tools listed, bound to the model, called through the
-runner (approval gate, exactly-once, truncation), its outage and return, and the servers
-file's start errors."""
+runner (approval gate, exactly-once, truncation), its outage and return, and the admins'
+switches. The servers file's start errors are tested with the README's table in
+tests/unit/test_startup.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -360,55 +360,3 @@ async def test_admins_switch_a_server_off_and_it_stays_off(
         assert on.status_code == 200, on.text
         listed = {t["name"]: t for t in (await client.get(TOOLS, headers=admin)).json()["data"]}
         assert listed["inventory__lookup"]["enabled"] is True
-
-
-def _serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    mai = shutil.which("mai", path=str(Path(sys.executable).parent))
-    assert mai is not None
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MAI_")}
-    return subprocess.run(
-        [mai, "serve", "--port", str(free_port())],
-        env={**base, "MAI_DATA_DIR": str(tmp_path / "data"), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-@pytest.mark.parametrize(
-    ("servers", "expected"),
-    [
-        (
-            [{"name": "files", "transport": "stdio"}],
-            "configuration error: MAI_MCP_SERVERS_FILE: servers[0] (files): a stdio server "
-            "needs `command`",
-        ),
-        (
-            [
-                {"name": "files", "transport": "stdio", "command": "x"},
-                {"name": "files", "transport": "sse", "url": "http://h/sse"},
-            ],
-            "configuration error: MAI_MCP_SERVERS_FILE: servers[1] (files): another server has "
-            "this name, so their tools would collide as files__<tool>; rename one",
-        ),
-        (
-            [
-                {
-                    "name": "t",
-                    "transport": "streamable_http",
-                    "url": "http://h/mcp",
-                    "headers": {"Authorization": {"env": "MAI_TEST_UNSET_TOKEN"}},
-                }
-            ],
-            "configuration error: MAI_MCP_SERVERS_FILE: servers[0] (t).Authorization: the "
-            "environment variable MAI_TEST_UNSET_TOKEN is not set",
-        ),
-    ],
-)
-def test_a_malformed_servers_file_stops_the_start_with_one_line(
-    tmp_path: Path, servers: list[dict[str, Any]], expected: str
-) -> None:
-    path = write_servers(tmp_path / "mcp.yaml", *servers)
-    result = _serve({"MAI_MCP_SERVERS_FILE": str(path)}, tmp_path)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.strip() == expected

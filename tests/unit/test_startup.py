@@ -4,6 +4,7 @@ except where a real server process is the point."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -72,6 +73,8 @@ def test_readme_documents_every_start_error() -> None:
         "Schema behind the code",
         "Data dir used by another server",
         "Several workers on the embedded store",
+        "MCP servers file with a mistake",
+        "Two MCP servers with one name",
     }
 
 
@@ -117,6 +120,54 @@ def test_several_workers_on_the_embedded_store(clean_env: Path) -> None:
         code, line = _run(*args, **env)
         assert code == 2
         assert _documented_errors()["Several workers on the embedded store"].fullmatch(line), line
+
+
+@pytest.mark.parametrize(
+    ("servers", "row", "expected"),
+    [
+        (
+            [{"name": "files", "transport": "stdio"}],
+            "MCP servers file with a mistake",
+            "servers[0] (files): a stdio server needs `command`",
+        ),
+        (
+            [{"name": "t", "transport": "sse", "url": "http://h/sse", "timeout_seconds": -1}],
+            "MCP servers file with a mistake",
+            "servers[0] (t).timeout_seconds: Input should be greater than 0",
+        ),
+        (
+            [
+                {
+                    "name": "t",
+                    "transport": "streamable_http",
+                    "url": "http://h/mcp",
+                    "headers": {"Authorization": {"env": "MAI_TEST_UNSET_TOKEN"}},
+                }
+            ],
+            "MCP servers file with a mistake",
+            "servers[0] (t).Authorization: the environment variable MAI_TEST_UNSET_TOKEN is "
+            "not set",
+        ),
+        (
+            [
+                {"name": "files", "transport": "stdio", "command": "x"},
+                {"name": "files", "transport": "sse", "url": "http://h/sse"},
+            ],
+            "Two MCP servers with one name",
+            "servers[1] (files): another server has this name, so their tools would collide "
+            "as files__<tool>; rename one",
+        ),
+    ],
+)
+def test_a_malformed_mcp_servers_file(
+    clean_env: Path, servers: list[dict[str, object]], row: str, expected: str
+) -> None:
+    path = clean_env / "mcp.yaml"
+    path.write_text(json.dumps({"servers": servers}))
+    code, line = _run("serve", MAI_MCP_SERVERS_FILE=str(path))
+    assert code == 2
+    assert _documented_errors()[row].fullmatch(line), line
+    assert line == f"configuration error: MAI_MCP_SERVERS_FILE: {expected}"
 
 
 def test_debug_log_level_shows_the_traceback(clean_env: Path) -> None:
