@@ -125,6 +125,8 @@ class McpServer:
         # Calls waiting for an answer: a big result can hold up a ping behind it, so periodic
         # pings wait while calls run (a call that fails asks for a check itself).
         self._in_flight = 0
+        # Set when the current connection is lost: calls waiting on it stop at once.
+        self._lost = asyncio.Event()
 
     # Lifecycle ------------------------------------------------------------------------------
 
@@ -195,16 +197,22 @@ class McpServer:
                     async with asyncio.timeout(self.config.connect_timeout_seconds):
                         await session.initialize()
                         await self._list(session)
+                    self._lost = asyncio.Event()
                     self._set("up", None)
                     self._attempted.set()
                     delay = self.retry_seconds
-                    await self._watch(session)
+                    try:
+                        await self._watch(session)
+                    finally:
+                        # Before the session closes (a stdio server gets seconds to exit).
+                        self._lost.set()
             except asyncio.CancelledError:
                 self._set("down", "stopped")
                 raise
             except Exception as failure:
                 error = describe(failure)
             self._tools = {}
+            self._lost.set()
             self._set("down", error or "the connection closed")
             self._attempted.set()
             with contextlib.suppress(TimeoutError):
@@ -219,9 +227,12 @@ class McpServer:
                 await asyncio.wait_for(self._check_now.wait(), self.ping_seconds)
                 self._check_now.clear()
                 asked = True
+            # A big result can hold up the ping's answer behind it: while calls run, the ping
+            # gets as long as a call has (a refused connection still fails it at once).
+            limit = self.config.connect_timeout_seconds
             if self._in_flight and not asked:
-                continue
-            async with asyncio.timeout(self.config.connect_timeout_seconds):
+                limit = max(limit, self.config.timeout_seconds)
+            async with asyncio.timeout(limit):
                 await session.send_ping()
 
     async def _list(self, session: ClientSession) -> None:
@@ -294,8 +305,20 @@ class McpServer:
                 "without this tool or try again later."
             )
         self._in_flight += 1
+        lost = self._lost
+        running = asyncio.ensure_future(tool.ainvoke(arguments))
+        gone = asyncio.ensure_future(lost.wait())
         try:
-            content = await tool.ainvoke(arguments)
+            await asyncio.wait({running, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                raise ToolError(
+                    f"The MCP server {self.name!r} went away while running {name} "
+                    f"({self.error or 'the connection closed'}). MAI reconnects to it in the "
+                    "background; answer without this tool or try again later."
+                )
+            content = running.result()
+        except ToolError:
+            raise
         except ToolException as error:
             raise ToolError(f"The tool {name} failed: {error}") from None
         except asyncio.CancelledError:
@@ -310,5 +333,7 @@ class McpServer:
                 "background."
             ) from None
         finally:
+            running.cancel()
+            gone.cancel()
             self._in_flight -= 1
         return truncated(content_text(content), self.config.max_output_chars)

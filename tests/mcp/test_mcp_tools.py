@@ -212,7 +212,7 @@ async def test_stdio_server_tools_are_listed_bound_called_gated_and_truncated(
     os.kill(pid, signal.SIGKILL)
     failed = await agent.ask('call inventory__lookup {"sku": "B2"}')
     assert re.search(
-        r"MCP server 'inventory' (is unavailable|failed)|'inventory__lookup' is not available",
+        r"MCP server 'inventory' (is unavailable|failed|went away)|'inventory__lookup' is not available",
         failed["answer"],
     ), failed["answer"]
     await wait_for(lambda: _healthy(agent, "healthy"), "the stdio server to be started again", 60)
@@ -279,7 +279,7 @@ async def test_http_server_down_then_back(start: Any, tmp_path: Path, http_serve
     process.wait(10)
     failed = await agent.ask('call inventory__lookup {"sku": "B2"}')
     assert re.search(
-        r"MCP server 'inventory' (is unavailable|failed)|'inventory__lookup' is not available",
+        r"MCP server 'inventory' (is unavailable|failed|went away)|'inventory__lookup' is not available",
         failed["answer"],
     ), failed["answer"]
     await wait_for(lambda: _healthy(agent, "unhealthy"), "/health to show the server down")
