@@ -21,6 +21,7 @@ from app.api.router import api_router
 from app.api.routes import health
 from app.api.routes import langgraph as langgraph_routes
 from app.api.routes import langgraph_store as langgraph_store_routes
+from app.api.routes import mcp as mcp_routes
 from app.api.routes import metrics as metrics_routes
 from app.api.routes import openai as openai_routes
 from app.core.clock import Clock
@@ -38,8 +39,10 @@ from app.services.kb.rerank import LlmReranker
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
 from app.services.langgraph_webhooks import start_run_webhooks
+from app.services.mcp_server import start_mcp_server
 from app.services.memory import open_memory_store_for
 from app.services.retention import start_retention
+from app.services.tools import start_tools
 from app.services.users import ensure_admin
 
 log = get_logger(__name__)
@@ -92,6 +95,10 @@ def create_app(
             # Approvals: send_email, notifications, webhook, the expiry sweeper.
             await start_approvals(resources)
             start_run_webhooks(resources)
+            # Tools: the admins' switches and the MCP servers' connections (retried while down).
+            await start_tools(resources)
+            # MAI as an MCP server at /mcp: the SDK's session manager runs until shutdown.
+            app.state.mcp = await start_mcp_server(resources, resources.exit_stack)
             # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
             start_retention(resources)
             resources.ready = True
@@ -154,6 +161,7 @@ def create_app(
     app.include_router(langgraph_routes.public_router)
     app.include_router(langgraph_routes.router)
     app.include_router(langgraph_store_routes.router)
+    mcp_routes.install(app)
     if settings.metrics_enabled:
         metrics_routes.install(app)
     install_openapi(app)

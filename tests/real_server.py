@@ -3,10 +3,12 @@
 `serve_mai` starts the installed `mai` script on a free port with the given environment on top
 of a clean one (no inherited MAI_ variables), a local scripted OpenAI-compatible model and the
 shared offline embedding model, waits for /ready and stops the whole process group at the end.
+`database_env` parametrizes a module over the embedded default and PostgreSQL + Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,16 +16,50 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
+import pytest
 
+from tests.conftest import REDIS_URL, unavailable
 from tests.observability.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])],
+)
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Nothing for the embedded default; a fresh PostgreSQL database and Redis otherwise."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    name = f"mai_live_{uuid.uuid4().hex[:10]}"
+
+    async def run(statement: str) -> None:
+        try:
+            admin = await asyncpg.connect(PG_ADMIN)
+        except OSError:
+            unavailable("PostgreSQL at 127.0.0.1:5432")
+            return
+        await admin.execute(statement)
+        await admin.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield {
+        "MAI_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+        "MAI_REDIS_URL": REDIS_URL,
+        "MAI_REDIS_PREFIX": f"live-{uuid.uuid4().hex[:8]}:",
+    }
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_usage_graph"
-down_revision: str | Sequence[str] | None = "0019_analytics_turns"
+down_revision: str | Sequence[str] | None = "0016_analytics_turns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -127,29 +127,24 @@ async def get_current_user(caller: CallerDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_key_or_token_user(
+async def authenticate_key_or_token(
     request: Request,
-    resources: ResourcesDep,
-    auth: AuthServiceDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Header(alias="X-Api-Key")] = None,
+    resources: Resources,
+    auth: AuthService,
+    bearer: str | None,
+    api_key: str | None,
 ) -> User:
-    """The caller by an API key in `X-Api-Key` (what langgraph-sdk sends) or a bearer access
-    token; 401 without either. Counted against the user's rate limit like any request."""
+    """The caller by an API key (`X-Api-Key`, or a bearer token with the key prefix) or an
+    access token; 401 without either. Counted against the user's rate limit."""
     from app.services.api_keys import KEY_PREFIX, ApiKeyService
 
-    bearer = (
-        credentials.credentials
-        if credentials is not None and credentials.scheme.lower() == "bearer"
-        else None
-    )
     # OpenAI clients send their key as a bearer token: a MAI API key is recognised by prefix.
     if not api_key and bearer is not None and bearer.startswith(KEY_PREFIX):
         api_key = bearer
     if api_key:
         user = await ApiKeyService(resources).authenticate(api_key)
-    elif bearer is not None and credentials is not None:
-        user, _ = await auth.authenticate(credentials.credentials)
+    elif bearer is not None:
+        user, _ = await auth.authenticate(bearer)
     else:
         raise Unauthorized(
             "Send an API key as `X-Api-Key: mai_...` or an access token as "
@@ -164,6 +159,23 @@ async def get_key_or_token_user(
         "requests",
     )
     return user
+
+
+async def get_key_or_token_user(
+    request: Request,
+    resources: ResourcesDep,
+    auth: AuthServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Header(alias="X-Api-Key")] = None,
+) -> User:
+    """The caller by an API key in `X-Api-Key` (what langgraph-sdk sends) or a bearer access
+    token; 401 without either. Counted against the user's rate limit like any request."""
+    bearer = (
+        credentials.credentials
+        if credentials is not None and credentials.scheme.lower() == "bearer"
+        else None
+    )
+    return await authenticate_key_or_token(request, resources, auth, bearer, api_key)
 
 
 KeyOrTokenUser = Annotated[User, Depends(get_key_or_token_user)]

@@ -14,6 +14,7 @@ from app.api.routes import (
     kb,
     kb_collections,
     memory,
+    tools,
     users,
 )
 
@@ -28,3 +29,4 @@ api_router.include_router(analytics.router)
 api_router.include_router(feedback.router)
 api_router.include_router(memory.router)
 api_router.include_router(api_keys.router)
+api_router.include_router(tools.router)

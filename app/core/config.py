@@ -201,6 +201,36 @@ class Settings(BaseSettings):
                 raise ValueError(str(error).removeprefix("MAI_API_TOOLS_FILE: ")) from None
         return value
 
+    # MCP. Servers whose tools the agents use (MAI_MCP_SERVERS_FILE, YAML; see the README): each
+    # connection is pinged every MAI_MCP_PING_SECONDS and, while down, retried with backoff from
+    # MAI_MCP_RETRY_SECONDS; the start waits at most MAI_MCP_START_TIMEOUT_SECONDS for them.
+    # MAI as an MCP server at /mcp offers the graphs of MAI_MCP_GRAPHS as tools.
+    mcp_servers_file: Path | None = None
+    mcp_ping_seconds: float = Field(default=15.0, gt=0, le=3600)
+    mcp_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    mcp_start_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    mcp_graphs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["assistant", "planner"]
+    )
+
+    @field_validator("mcp_servers_file")
+    @classmethod
+    def _mcp_servers_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from graphs.tools import ToolConfigError
+            from graphs.tools.mcp_config import load_mcp_servers
+
+            try:
+                load_mcp_servers(value)
+            except ToolConfigError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("mcp_graphs", mode="before")
+    @classmethod
+    def _mcp_graphs(cls, value: object) -> object:
+        return _split_csv(value)
+
     # Human approval. Which tools need a person's approval: each tool's own flag,
     # overridden by these comma-separated lists of tool names; pending approvals expire (as
     # rejected, reason "expired") after MAI_APPROVAL_TIMEOUT_SECONDS, checked by a sweeper

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from app.core.webhooks import WebhookSender
     from graphs.assistant import Retriever
     from graphs.tools import ToolRegistry
+    from graphs.tools.mcp import McpServer
 
 log = get_logger(__name__)
 
@@ -66,6 +67,10 @@ class Resources:
     checkpointer: BaseCheckpointSaver[Any] | None = None
     chat_models: ChatModelProvider | None = None
     tool_registry: ToolRegistry | None = None
+    # The MCP servers of MAI_MCP_SERVERS_FILE (their tools join the registry while they are up)
+    # and the tools or servers (`mcp:<name>`) an admin switched off.
+    mcp_servers: list[McpServer] = field(default_factory=list)
+    disabled_tools: frozenset[str] = frozenset()
     agent_graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
     # Every graph listed in langgraph.json, compiled with the checkpointer (the run engine).
     graphs: GraphRegistry | None = None

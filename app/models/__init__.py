@@ -32,6 +32,7 @@ from app.models.kb import (
     KBDocument,
     KBDocumentTag,
 )
+from app.models.tool_setting import ToolSetting
 from app.models.usage import UsageDaily, UsageEvent, UsageKind, UsageStatus
 from app.models.user import RefreshToken, Role, User
 
@@ -67,6 +68,7 @@ __all__ = [
     "Role",
     "RunStatus",
     "ToolExecution",
+    "ToolSetting",
     "UsageDaily",
     "UsageEvent",
     "UsageKind",

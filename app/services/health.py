@@ -72,6 +72,28 @@ async def list_llm_models(resources: Resources) -> list[str]:
     return [str(item["id"]) for item in payload.get("data", []) if "id" in item]
 
 
+def mcp_components(resources: Resources) -> list[ComponentHealth]:
+    """One component per MCP server (`mcp:<name>`), from its connection's state: never
+    required, so a server that is down degrades the service without stopping it."""
+    components = []
+    for server in resources.mcp_servers:
+        extra: dict[str, Any] = {"tools": [spec.name for spec in server.specs()]}
+        if server.collisions:
+            extra["skipped_tools"] = list(server.collisions)
+        components.append(
+            ComponentHealth(
+                f"mcp:{server.name}",
+                "healthy" if server.up else "unhealthy",
+                False,
+                0.0,
+                server.config.transport,
+                None if server.up else (server.error or "not connected"),
+                extra,
+            )
+        )
+    return components
+
+
 async def check_health(resources: Resources) -> HealthReport:
     """Check database, Redis, Qdrant and the LLM; only the database is required."""
     settings = resources.settings
@@ -93,7 +115,7 @@ async def check_health(resources: Resources) -> HealthReport:
     async def llm() -> dict[str, Any]:
         return {"base_url": settings.llm_base_url, "models": await list_llm_models(resources)}
 
-    components = await asyncio.gather(
+    checked = await asyncio.gather(
         _timed(
             "database",
             "postgresql" if settings.uses_postgres else "sqlite",
@@ -105,7 +127,8 @@ async def check_health(resources: Resources) -> HealthReport:
         _timed("qdrant", "server" if settings.qdrant_url else "embedded", False, timeout, qdrant),
         _timed("llm", "openai-compatible", False, timeout, llm),
     )
-    llm_health = components[-1]
+    components = [*checked, *mcp_components(resources)]
+    llm_health = checked[3]
     if llm_health.status == "unhealthy":
         llm_health.extra = {"base_url": settings.llm_base_url, "models": []}
     if any(c.required and c.status == "unhealthy" for c in components):
@@ -114,4 +137,4 @@ async def check_health(resources: Resources) -> HealthReport:
         overall = "degraded"
     else:
         overall = "healthy"
-    return HealthReport(overall, list(components))
+    return HealthReport(overall, components)

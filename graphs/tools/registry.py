@@ -85,6 +85,17 @@ class ToolSpec:
     requires_approval: bool = False
     # Acts on the world (sends, writes): runs at most once per tool call id (see ledger.py).
     side_effects: bool = False
+    # The argument JSON schema as the tool's provider wrote it (MCP tools); None: the schema of
+    # `args_schema`, which still validates the arguments either way.
+    parameters: dict[str, Any] | None = None
+    # Where the tool comes from: "builtin", or "mcp:<server>" for a tool of an MCP server.
+    source: str = "builtin"
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of the tool's arguments (what a model is shown)."""
+        if self.parameters is not None:
+            return self.parameters
+        return self.args_schema.model_json_schema()
 
     def as_langchain_tool(self, context: ToolContext | None = None) -> BaseTool:
         """This tool as a LangChain tool (to bind to a model, or to run outside the graph)."""
@@ -98,7 +109,7 @@ class ToolSpec:
             coroutine=run,
             name=self.name,
             description=self.description,
-            args_schema=self.args_schema,
+            args_schema=self.parameters if self.parameters is not None else self.args_schema,
             metadata={"category": self.category, "requires_approval": self.requires_approval},
         )
 

@@ -13,31 +13,28 @@ whole module.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import openai
 import pytest
 
-from tests.conftest import REDIS_URL, unavailable
 from tests.observability.openai_server import OpenAIServer
-from tests.real_server import serve_mai
+from tests.real_server import database_env, serve_mai
+
+__all__ = ["database_env"]  # the fixture, used by name
 
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 EMAIL = {"to": "ada@example.com", "subject": "Minutes", "body": "Here are the minutes."}
@@ -45,35 +42,6 @@ KB_ANSWER = "An amber light with ERR-4471 means the fan failed [1]."
 RELEASE = threading.Event()
 # USD per million tokens of the test model.
 PRICE_IN, PRICE_OUT = 1000, 4000
-
-
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])],
-)
-def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Nothing for the embedded default; a fresh PostgreSQL database and Redis otherwise."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    name = f"mai_oai_{uuid.uuid4().hex[:10]}"
-
-    async def run(statement: str) -> None:
-        try:
-            admin = await asyncpg.connect(PG_ADMIN)
-        except OSError:
-            unavailable("PostgreSQL at 127.0.0.1:5432")
-            return
-        await admin.execute(statement)
-        await admin.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield {
-        "MAI_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-        "MAI_REDIS_URL": REDIS_URL,
-        "MAI_REDIS_PREFIX": f"oai-{uuid.uuid4().hex[:8]}:",
-    }
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def respond(body: dict[str, Any]) -> str | dict[str, Any]:

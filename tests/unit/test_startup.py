@@ -4,6 +4,7 @@ except where a real server process is the point."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -73,6 +74,8 @@ def test_readme_documents_every_start_error() -> None:
         "Data dir used by another server",
         "Several workers on the embedded store",
         "Memory store built for another embedding size",
+        "MCP servers file with a mistake",
+        "Two MCP servers with one name",
     }
 
 
@@ -150,6 +153,54 @@ def test_memory_store_built_for_another_embedding_size(clean_env: Path) -> None:
     assert "holds 64-dimensional vectors" in line
     assert "gives 32" in line
     assert str((clean_env / "data" / "memory.db").resolve()) in line
+
+
+@pytest.mark.parametrize(
+    ("servers", "row", "expected"),
+    [
+        (
+            [{"name": "files", "transport": "stdio"}],
+            "MCP servers file with a mistake",
+            "servers[0] (files): a stdio server needs `command`",
+        ),
+        (
+            [{"name": "t", "transport": "sse", "url": "http://h/sse", "timeout_seconds": -1}],
+            "MCP servers file with a mistake",
+            "servers[0] (t).timeout_seconds: Input should be greater than 0",
+        ),
+        (
+            [
+                {
+                    "name": "t",
+                    "transport": "streamable_http",
+                    "url": "http://h/mcp",
+                    "headers": {"Authorization": {"env": "MAI_TEST_UNSET_TOKEN"}},
+                }
+            ],
+            "MCP servers file with a mistake",
+            "servers[0] (t).Authorization: the environment variable MAI_TEST_UNSET_TOKEN is "
+            "not set",
+        ),
+        (
+            [
+                {"name": "files", "transport": "stdio", "command": "x"},
+                {"name": "files", "transport": "sse", "url": "http://h/sse"},
+            ],
+            "Two MCP servers with one name",
+            "servers[1] (files): another server has this name, so their tools would collide "
+            "as files__<tool>; rename one",
+        ),
+    ],
+)
+def test_a_malformed_mcp_servers_file(
+    clean_env: Path, servers: list[dict[str, object]], row: str, expected: str
+) -> None:
+    path = clean_env / "mcp.yaml"
+    path.write_text(json.dumps({"servers": servers}))
+    code, line = _run("serve", MAI_MCP_SERVERS_FILE=str(path))
+    assert code == 2
+    assert _documented_errors()[row].fullmatch(line), line
+    assert line == f"configuration error: MAI_MCP_SERVERS_FILE: {expected}"
 
 
 def test_debug_log_level_shows_the_traceback(clean_env: Path) -> None:

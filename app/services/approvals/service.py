@@ -41,6 +41,7 @@ from app.models import (
 from app.repositories.approvals import ApprovalRepository
 from app.services.approvals.plans import check_modified_plan, is_plan_request
 from app.services.runs import RunEngine
+from app.services.tools import current_registry
 from graphs.assistant.approvals import EXPIRED, INTERRUPT_KIND
 
 log = get_logger(__name__)
@@ -342,7 +343,7 @@ class ApprovalService:
 
     def validate_args(self, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """Check edited arguments against the tool's schema (422 naming each problem)."""
-        registry = self.resources.tool_registry
+        registry = current_registry(self.resources)
         spec = registry.get(tool) if registry is not None else None
         if spec is None:
             raise Unprocessable(

@@ -12,6 +12,7 @@ from app.core.resources import Resources
 from app.models import AgentRun
 from app.services.memory import memory_options
 from app.services.runs.ledger import DatabaseToolLedger
+from app.services.tools import current_registry
 from graphs.assistant import Context as AssistantContext
 
 
@@ -37,7 +38,7 @@ def service_values(
         "max_history_messages": settings.agent_max_history_messages,
         "summary_max_tokens": settings.summary_max_tokens,
         "retriever": resources.retriever,
-        "tools": resources.tool_registry,
+        "tools": current_registry(resources),
         "tool_ledger": DatabaseToolLedger(resources, str(run.conversation_id)),
         "approval_required": frozenset(settings.approval_required_tools) or None,
         "approval_exempt": frozenset(settings.approval_exempt_tools) or None,

@@ -1,6 +1,6 @@
 """Analytics turns: the time a paused turn waited for a person's decision.
 
-Revision ID: 0019_analytics_turns
+Revision ID: 0016_analytics_turns
 Revises: 0015_langgraph_api
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0019_analytics_turns"
+revision: str = "0016_analytics_turns"
 down_revision: str | Sequence[str] | None = "0015_langgraph_api"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

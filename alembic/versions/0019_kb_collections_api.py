@@ -1,7 +1,7 @@
 """Knowledge base: shared collections (admin-created, with members) and the collection a
 document belongs to.
 
-Revision ID: 0018_kb_collections_api
+Revision ID: 0019_kb_collections_api
 Revises: 0015_langgraph_api
 Create Date: 2026-12-07
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from app.models.base import UTCDateTime
 
-revision: str = "0018_kb_collections_api"
-down_revision: str | Sequence[str] | None = "0016_assistants"
+revision: str = "0019_kb_collections_api"
+down_revision: str | Sequence[str] | None = "0018_assistants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

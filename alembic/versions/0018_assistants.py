@@ -1,6 +1,6 @@
 """User-created assistants with versions; LangGraph run options on runs.
 
-Revision ID: 0016_assistants
+Revision ID: 0018_assistants
 Revises: 0015_langgraph_api
 Create Date: 2026-12-07
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from app.models.base import UTCDateTime
 
-revision: str = "0016_assistants"
+revision: str = "0018_assistants"
 down_revision: str | Sequence[str] | None = "0017_usage_graph"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
