@@ -48,8 +48,8 @@ LANGGRAPH_STREAM_MODES = {
     "debug": "debug",
     "tasks": "tasks",
     "checkpoints": "checkpoints",
+    "events": "events",
 }
-UNSUPPORTED_STREAM_MODES = frozenset({"events"})
 # The engine's run statuses as LangGraph names them (a cancelled run is `interrupted` there).
 RUN_STATUS = {RunStatus.cancelled.value: "interrupted"}
 
@@ -64,16 +64,8 @@ def _matches(metadata: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> b
 
 def stream_modes_of(requested: str | Sequence[str] | None) -> list[str]:
     """The engine's stream modes for LangGraph's `stream_mode` (default `values`); 422 for
-    unknown modes and for the ones this server does not stream yet."""
+    unknown modes."""
     modes = [requested] if isinstance(requested, str) else list(requested or ["values"])
-    unsupported = [m for m in modes if m in UNSUPPORTED_STREAM_MODES]
-    if unsupported:
-        raise Unprocessable(
-            f"stream_mode {', '.join(map(repr, unsupported))} is not supported by this server; "
-            "use messages or messages-tuple for tokens, or any of "
-            f"{', '.join(sorted(LANGGRAPH_STREAM_MODES))}.",
-            code="unsupported_stream_mode",
-        )
     unknown = [m for m in modes if m not in LANGGRAPH_STREAM_MODES]
     if unknown:
         raise Unprocessable(

@@ -123,6 +123,9 @@ async def server(database_url: tuple[str, dict[str, str]], tmp_path: Path) -> As
     # The project's graphs and one with a subgraph.
     graphs = json.loads((ROOT / "langgraph.json").read_text())
     graphs["graphs"]["nested"] = "./tests/langgraph_api/nested_graph.py:graph"
+    # Graph paths are read relative to the file, which lives elsewhere: link what they name.
+    for linked in ("graphs", "tests"):
+        (tmp_path / linked).symlink_to(ROOT / linked, target_is_directory=True)
     graphs_file = tmp_path / "langgraph.json"
     graphs_file.write_text(json.dumps(graphs))
     llm = OpenAIServer(structured={"route": "tools"}, respond=respond)
@@ -658,9 +661,38 @@ async def test_run_options_and_multitask_strategies(server: str) -> None:
     assert "messages/metadata" in events, events
     grown = [p.data for p in parts if p.event in ("messages/partial", "messages/complete")]
     assert any(data[0]["content"] == REPLY for data in grown), grown
-    with pytest.raises(httpx.HTTPStatusError) as events_mode:
-        await client.runs.create(thread_id, "assistant", input=_say("x"), stream_mode="events")
-    assert _status(events_mode.value) == 422
+
+    # The `events` mode: every callback event (the root's own stream parts excepted), next to
+    # the other modes asked for, which stream as without it.
+    parts = [
+        p
+        async for p in client.runs.stream(
+            thread_id, "assistant", input=_say("Events"), stream_mode=["events", "values"]
+        )
+    ]
+    names = [p.event for p in parts]
+    assert names[0] == "metadata", names
+    assert "error" not in names, names
+    events = [p.data for p in parts if p.event == "events"]
+    kinds = {e["event"] for e in events}
+    assert {"on_chain_start", "on_chain_end", "on_chat_model_stream"} <= kinds, kinds
+    root = next(e for e in events if e["event"] == "on_chain_start")
+    assert root["parent_ids"] == [], root
+    assert root["data"]["input"]["messages"], root
+    assert not [
+        e for e in events if e["event"] == "on_chain_stream" and e["run_id"] == root["run_id"]
+    ]
+    tokens = "".join(
+        str(e["data"]["chunk"]["content"]) for e in events if e["event"] == "on_chat_model_stream"
+    )
+    # The router's structured calls stream too; the reply's tokens are among them.
+    assert REPLY in tokens, tokens
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[-1]["messages"][-1]["content"] == REPLY, values[-1]
+    assert {"messages", "updates"}.isdisjoint(names), names
+    with pytest.raises(httpx.HTTPStatusError) as unknown_mode:
+        await client.runs.create(thread_id, "assistant", input=_say("x"), stream_mode="bogus")
+    assert _status(unknown_mode.value) == 422
 
     # A run from an earlier checkpoint forks the thread there.
     forked = await client.runs.wait(

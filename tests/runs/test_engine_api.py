@@ -356,3 +356,53 @@ async def test_runs_stream_and_join_while_redis_is_down(start_agent: StartAgent)
         headers={**agent.user.headers, "Last-Event-ID": events[0][0]},
     )
     assert sse_with_ids(joined.text) == events[1:]
+
+
+async def test_the_events_stream_mode_streams_callback_events_beside_the_other_modes(
+    start_agent: StartAgent,
+) -> None:
+    agent = await start_agent(scripted(*direct("Evented answer."), *direct("Plain answer.")))
+    headers = agent.user.headers
+    thread = (await agent.client.post("/threads", json={}, headers=headers)).json()["thread_id"]
+    ask = {"messages": [{"role": "user", "content": "hi"}]}
+    streamed = await agent.client.post(
+        f"/threads/{thread}/runs/stream",
+        json={"assistant_id": "assistant", "input": ask, "stream_mode": ["events", "updates"]},
+        headers=headers,
+    )
+    assert streamed.status_code == 200, streamed.text
+    parsed = sse_with_ids(streamed.text)
+    names = [name for _, name, _ in parsed]
+    assert names[0] == "metadata", names
+    assert "error" not in names, names
+    events = [data for _, name, data in parsed if name == "events"]
+    root = events[0]
+    assert root["event"] == "on_chain_start", root
+    assert root["parent_ids"] == [], root
+    assert root["data"]["input"]["messages"][0]["content"] == "hi"
+    assert events[-1]["event"] == "on_chain_end"
+    assert events[-1]["run_id"] == root["run_id"]
+    # The root's own stream parts are the other modes' parts, not events.
+    assert not [
+        e for e in events if e["event"] == "on_chain_stream" and e["run_id"] == root["run_id"]
+    ]
+    tokens = "".join(
+        e["data"]["chunk"]["content"] for e in events if e["event"] == "on_chat_model_stream"
+    )
+    assert "Evented answer." in tokens, tokens
+    updates = [data for _, name, data in parsed if name == "updates"]
+    assert updates, names
+    assert "values" not in names, names
+    assert "messages" not in names, names
+    run_id = parsed[0][2]["run_id"]
+    run = (await agent.client.get(f"{RUNS}/{run_id}", headers=headers)).json()
+    assert run["status"] == "success"
+    assert await messages_of(agent, thread) == ["hi", "Evented answer."]
+
+    # Without `events`, the same thread streams as before: no callback events.
+    plain = await agent.client.post(
+        f"/threads/{thread}/runs/stream",
+        json={"assistant_id": "assistant", "input": ask, "stream_mode": ["updates"]},
+        headers=headers,
+    )
+    assert "events" not in {name for _, name, _ in sse_with_ids(plain.text)}

@@ -543,7 +543,7 @@ async def stream_run(
     thread_id: uuid.UUID, body: RunIn, service: Service, resources: ResourcesDep
 ) -> EventSourceResponse:
     """Run the assistant on the thread and stream its events (`stream_mode`: values,
-    updates, messages-tuple, custom, debug, tasks, checkpoints)."""
+    updates, messages, messages-tuple, custom, debug, tasks, checkpoints, events)."""
     run = await _start(service, thread_id, body, streamed=True)
     return await _stream(
         service,

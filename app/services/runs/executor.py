@@ -16,7 +16,8 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -29,6 +30,7 @@ from langchain_core.messages import (
     message_chunk_to_message,
 )
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.schema import StreamEvent
 from langgraph.types import Command, StreamMode
 
 from app.core.db import is_database_outage
@@ -63,8 +65,13 @@ DEFAULT_STREAM_MODES = ("messages", "updates", "values")
 # Runs created through the LangGraph API (`AgentRun.protocol`).
 LANGGRAPH_PROTOCOL = "langgraph"
 STREAM_MODES = frozenset(
-    {"values", "updates", "messages", "custom", "debug", "tasks", "checkpoints"}
+    {"values", "updates", "messages", "custom", "debug", "tasks", "checkpoints", "events"}
 )
+# Not a graph stream mode: the run is streamed through `astream_events` and every callback
+# event is emitted under this name.
+EVENTS_MODE = "events"
+# Callback events tagged so are internal to LangSmith; LangGraph's server does not stream them.
+HIDDEN_TAG = "langsmith:hidden"
 
 
 class AgentTurnFailed(MAIError):
@@ -299,7 +306,9 @@ class RunExecutor:
                 )
                 return
         requested = list(run.stream_modes or DEFAULT_STREAM_MODES)
-        modes = cast(list[StreamMode], sorted(set(requested) | set(REQUIRED_MODES)))
+        modes = cast(
+            list[StreamMode], sorted((set(requested) | set(REQUIRED_MODES)) - {EVENTS_MODE})
+        )
         with self.resources.tracing.trace_run(
             graph=run.graph_id,
             run_id=str(run.id),
@@ -319,14 +328,17 @@ class RunExecutor:
             ]
             context = build_context(self.resources, run, execution.resolved, execution.entry)
             options = run.kwargs or {}
-            parts: AsyncIterator[Any] = graph.astream(
-                value,
-                config=config,
-                context=context,
-                stream_mode=modes,
-                interrupt_before=options.get("interrupt_before"),
-                interrupt_after=options.get("interrupt_after"),
-                subgraphs=True,
+            stream_options: dict[str, Any] = {
+                "context": context,
+                "stream_mode": modes,
+                "interrupt_before": options.get("interrupt_before"),
+                "interrupt_after": options.get("interrupt_after"),
+                "subgraphs": True,
+            }
+            parts: AsyncIterator[Any] = (
+                self._event_parts(execution, value, config, stream_options)
+                if EVENTS_MODE in requested
+                else graph.astream(value, config=config, **stream_options)
             )
             try:
                 async for namespace, mode, chunk in parts:
@@ -353,6 +365,36 @@ class RunExecutor:
                 )
             else:
                 trace.finish(output=answer_of(final))
+
+    async def _event_parts(
+        self,
+        execution: Execution,
+        value: Any,
+        config: RunnableConfig,
+        stream_options: dict[str, Any],
+    ) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
+        """The graph's stream parts for a run that asked for `events`, as LangGraph's server
+        makes them: the graph runs under `astream_events` (v2), the root run's `on_chain_stream`
+        events are the ordinary `(namespace, mode, chunk)` parts, and every other callback
+        event is emitted as an `events` event."""
+        # A fresh root id per attempt, so the root's stream events are told apart from the
+        # same-named events of subgraphs and nested runnables.
+        root = uuid.uuid4()
+        rooted = cast(RunnableConfig, {**config, "run_id": root})
+        # An async generator (closed with the run, so a cancelled run stops the graph).
+        events = cast(
+            AsyncGenerator[StreamEvent, None],
+            execution.entry.graph.astream_events(value, rooted, version="v2", **stream_options),
+        )
+        async with aclosing(events):
+            async for event in events:
+                if HIDDEN_TAG in (event.get("tags") or ()):
+                    continue
+                if event["event"] == "on_chain_stream" and event["run_id"] == str(root):
+                    namespace, mode, chunk = event["data"]["chunk"]
+                    yield tuple(namespace), mode, chunk
+                else:
+                    await self.emit(execution.run.id, EVENTS_MODE, to_jsonable(event))
 
     async def _relay(
         self,
