@@ -104,7 +104,7 @@ def test_serve_with_two_workers_merges_their_metrics(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         with httpx.Client(base_url=base, timeout=5) as http:
             while True:
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
