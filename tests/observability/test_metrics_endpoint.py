@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -41,18 +43,35 @@ async def test_metrics_is_prometheus_text_with_http_and_mai_series(
 
 
 async def test_db_pool_gauge_reads_the_pool(app: FastAPI, client: httpx.AsyncClient) -> None:
-    engine = app.state.resources.engine
-    pool = engine.sync_engine.pool
-    async with engine.connect():
-        samples = parse((await client.get("/metrics")).text)
-        in_use = value(samples, "mai_db_pool_connections_in_use")
-        assert in_use == pool.checkedout()
-        assert in_use >= 1
-        assert value(samples, "mai_db_pool_size") == pool.size()
-    # Returned to the pool: the checkin hook updated the gauge without a scrape.
     from prometheus_client import REGISTRY
 
-    assert REGISTRY.get_sample_value("mai_db_pool_connections_in_use") == pool.checkedout()
+    engine = app.state.resources.engine
+    pool = engine.sync_engine.pool
+
+    async def settled(read: Callable[[], Awaitable[float | None]]) -> float | None:
+        # The service's background workers check connections out too: read again until no
+        # checkout happened between the gauge and the pool's own count.
+        for _ in range(50):
+            if (gauge := await read()) == pool.checkedout():
+                return gauge
+            await asyncio.sleep(0.02)
+        return await read()
+
+    async def scraped() -> float:
+        return value(parse((await client.get("/metrics")).text), "mai_db_pool_connections_in_use")
+
+    async def registered() -> float | None:
+        return REGISTRY.get_sample_value("mai_db_pool_connections_in_use")
+
+    async with engine.connect():
+        in_use = await settled(scraped)
+        assert in_use == pool.checkedout()
+        assert in_use is not None
+        assert in_use >= 1
+        samples = parse((await client.get("/metrics")).text)
+        assert value(samples, "mai_db_pool_size") == pool.size()
+    # Returned to the pool: the checkin hook updated the gauge without a scrape.
+    assert await settled(registered) == pool.checkedout()
 
 
 async def test_route_template_labels_not_raw_paths(
