@@ -24,9 +24,12 @@ imports:
 # Locally the tests marked `slow` (real subprocesses, fuzzing, the retrieval corpus) are left
 # to CI, which runs everything: `make test PYTEST_MARKERS="not live"`.
 PYTEST_MARKERS ?= not live and not slow
+# Two processes (pytest-xdist), a test file each at a time: most tests wait on I/O (servers,
+# databases), so two share the machine's cores well. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 
 pytest:
-	uv run --frozen pytest -m "$(PYTEST_MARKERS)"
+	uv run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile -m "$(PYTEST_MARKERS)"
 
 test: install lint typecheck imports pytest
 
