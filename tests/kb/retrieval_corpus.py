@@ -6,7 +6,7 @@ runbooks, error codes, API references, release notes, settings). Many come in fa
 near-twins that differ only by a code, a version or a name (ERR-4471 next to ERR-4417, release
 4.2.1 next to 4.2.2), the case where keyword search has to rescue a dense model; the written
 passages are the case where only the meaning matches. `python -m tests.kb.retrieval_corpus DIR`
-writes the set as files plus `questions.jsonl` for `mai ingest` and `mai kb eval`.
+writes the set as `passages/*.txt` plus `questions.jsonl` for `mai ingest` and `mai kb eval`.
 """
 
 from __future__ import annotations
@@ -511,11 +511,12 @@ QUESTIONS: list[tuple[str, str, Kind]] = [
 
 
 def export(directory: Path) -> Path:
-    """Write each passage as `<id>.txt` and the questions as `questions.jsonl` (the format of
-    `mai kb eval`, with the expected document's file name and the question's kind)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write each passage as `passages/<id>.txt` and the questions as `questions.jsonl` (the
+    format of `mai kb eval`, with the expected document's file name and the question's kind)."""
+    passages = directory / "passages"
+    passages.mkdir(parents=True, exist_ok=True)
     for name, text in PASSAGES.items():
-        (directory / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+        (passages / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
     questions = directory / "questions.jsonl"
     questions.write_text(
         "".join(

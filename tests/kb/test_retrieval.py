@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
+from app.services.kb.evaluation import load_questions
 from tests.conftest import AppFactory, client_for, register, unavailable
 from tests.kb.docsite_corpus import PAGES, questions, render
-from tests.kb.retrieval_corpus import PASSAGES, QUESTIONS
+from tests.kb.retrieval_corpus import PASSAGES, QUESTIONS, export
 from tests.kb.support import ingest, upload, wait_done
 
 # The shared models sit next to the checkout (or next to the folder of worktrees).
@@ -62,6 +63,17 @@ def hit(ranks: list[int | None], k: int) -> float:
 def mrr(ranks: list[int | None]) -> float:
     """Mean reciprocal rank of the answering passage (0 for a miss)."""
     return sum(1 / rank for rank in ranks if rank is not None) / len(ranks)
+
+
+def test_the_set_exports_for_mai_kb_eval(tmp_path: Path) -> None:
+    """The exported questions load as a `mai kb eval` file and each names an exported passage."""
+    loaded = load_questions(export(tmp_path))
+    files = {path.name for path in (tmp_path / "passages").iterdir()}
+    assert len(files) == len(PASSAGES) >= 200
+    assert len(loaded) == len(QUESTIONS) >= 60
+    assert [q.question for q in loaded] == [question for question, _, _ in QUESTIONS]
+    assert all(q.document in files for q in loaded)
+    assert {kind for _, _, kind in QUESTIONS} == {"keyword", "paraphrase", "mixed"}
 
 
 @pytest.mark.slow
