@@ -56,6 +56,9 @@ def test_kb_eval_prints_hit_rates_and_mrr_per_mode(data_dir: Path, tmp_path: Pat
         MAI_LLM_BASE_URL="http://127.0.0.1:9/v1",
         MAI_LLM_MODEL="absent",
         MAI_LLM_MAX_RETRIES="0",
+        # As many candidates as the eval depth: the fallback is then exactly the hybrid order
+        # (fusing a deeper candidate list can order the top few differently).
+        MAI_KB_RERANK_CANDIDATES="10",
     )
     assert reranked.exit_code == 0, reranked.output
     table = scores(reranked.stdout)
