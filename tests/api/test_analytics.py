@@ -164,7 +164,9 @@ async def test_cost_comes_from_the_yaml_price_file(start: Start, tmp_path: Path)
     assert system["totals"]["cost_usd"] == pytest.approx(expected, abs=1e-8)
 
 
-async def test_json_price_file_globs_and_unknown_models(start: Start, tmp_path: Path) -> None:
+async def test_json_price_file_globs_and_unknown_models(
+    start: Start, app_factory: AppFactory, tmp_path: Path
+) -> None:
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"scripted-*": {"input": 500, "output": 500}}))
     ua = await start(scripted(*direct("Priced.")), model_prices_file=prices)
@@ -172,6 +174,9 @@ async def test_json_price_file_globs_and_unknown_models(start: Start, tmp_path: 
     tokens = priced["usage"]["input_tokens"] + priced["usage"]["output_tokens"]
     usage = await ua.usage()
     assert usage["totals"]["cost_usd"] == pytest.approx(tokens * 500 / 1_000_000, abs=1e-8)
+    # On PostgreSQL both instances share the run queue: the first one's worker (and its
+    # scripted model) must not take the second one's run.
+    await app_factory.stop(ua.app)
 
     local = await start(
         scripted(*direct("Free."), model_name="local-llama"),

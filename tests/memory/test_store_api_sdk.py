@@ -17,9 +17,17 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from tests.langgraph_api.test_sdk_e2e import _account, _status, database_url, server
+from tests.langgraph_api.test_sdk_e2e import (
+    _account,
+    _status,
+    backend,
+    database_url,
+    server,
+    tmp_path,
+)
 
-__all__ = ["database_url", "server"]
+# The real-server fixtures, module-scoped with their backend and directory, used by name.
+__all__ = ["backend", "database_url", "server", "tmp_path"]
 
 pytestmark = [pytest.mark.slow]
 

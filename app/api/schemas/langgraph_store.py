@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from langgraph.store.base import Item, SearchItem
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Label = Annotated[str, Field(max_length=256)]
 MAX_OFFSET = 2**31 - 1
@@ -14,6 +14,14 @@ MAX_OFFSET = 2**31 - 1
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 NamespaceIn = Annotated[list[Label], Field(max_length=32)]
 Key = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+def _utc(moment: datetime) -> datetime:
+    """The SQLite store keeps UTC times without an offset; answers always carry one."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+StoreTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class StorePutIn(BaseModel):
@@ -75,8 +83,8 @@ class StoreItemOut(BaseModel):
     namespace: list[str]
     key: str
     value: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
+    created_at: StoreTime
+    updated_at: StoreTime
 
     @classmethod
     def of(cls, item: Item) -> StoreItemOut:

@@ -150,6 +150,8 @@ export async function render(main, route) {
   let conversationId = route.args[0] || null;
   let runId = null;
   let controller = null;
+  // Set while the stop button cancels the run: its cancellation then reads "Stopped.".
+  let stopping = false;
   let watcher = null;
   const closed = new AbortController();
   const decidingHere = new Set();
@@ -353,6 +355,7 @@ export async function render(main, route) {
         }
         // The access token expired while the answer streamed: refresh and rejoin below.
         if (e.event === "error" && e.data && e.data.error === "token_expired") tokenExpired = true;
+        else if (stopping && e.event === "error" && e.data && e.data.error === "run_cancelled") target.note("Stopped.");
         else onEvent(e);
       };
       stream(path, { ...options, signal: controller.signal, onEvent: relay })
@@ -415,12 +418,14 @@ export async function render(main, route) {
     const current = controller;
     const id = runId;
     stopButton.disabled = true;
+    stopping = true;
     try {
       if (id) await api(`agent/runs/${id}/cancel`, { method: "POST" });
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 409)) announce(e.message, "error");
     } finally {
       if (current) current.abort();
+      stopping = false;
       stopButton.disabled = false;
       announce("Stopped.");
     }
