@@ -134,3 +134,24 @@ def serve_mai(llm: OpenAIServer, data_dir: Path, env: dict[str, str]) -> Iterato
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def sign_up_with_key(base: str, email: str, key_name: str = "test") -> tuple[str, str]:
+    """Register `email` on a running server; its access token and a new MAI API key."""
+    signup = httpx.post(
+        f"{base}/api/v1/auth/register",
+        json={"email": email, "password": "correct-horse-1"},
+        timeout=30,
+    )
+    assert signup.status_code == 201, signup.text
+    token = str(signup.json()["access_token"])
+    created = httpx.post(
+        f"{base}/api/v1/api-keys",
+        json={"name": key_name},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    key = str(created.json()["key"])
+    assert key.startswith("mai_")
+    return token, key

@@ -28,7 +28,7 @@ import openai
 import pytest
 
 from tests.observability.openai_server import OpenAIServer
-from tests.real_server import database_env, serve_mai
+from tests.real_server import database_env, serve_mai, sign_up_with_key
 
 __all__ = ["database_env"]  # the fixture, used by name
 
@@ -92,27 +92,6 @@ def mai(
         yield base, llm
 
 
-def _account(base: str, email: str) -> tuple[str, str]:
-    """A new user's access token (for /api/v1) and a MAI API key made with it (for the SDK)."""
-    signup = httpx.post(
-        f"{base}/api/v1/auth/register",
-        json={"email": email, "password": "correct-horse-1"},
-        timeout=30,
-    )
-    assert signup.status_code == 201, signup.text
-    token = str(signup.json()["access_token"])
-    created = httpx.post(
-        f"{base}/api/v1/api-keys",
-        json={"name": "openai sdk"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    key = str(created.json()["key"])
-    assert key.startswith("mai_")
-    return token, key
-
-
 def _conversation_ids(base: str, token: str) -> list[str]:
     listed = httpx.get(
         f"{base}/api/v1/agent/conversations",
@@ -143,7 +122,7 @@ def _readme_snippet() -> str:
 
 def test_the_openai_sdk_drives_mai(mai: tuple[str, OpenAIServer]) -> None:
     base, llm = mai
-    token, key = _account(base, "sdk@example.com")
+    token, key = sign_up_with_key(base, "sdk@example.com", "openai sdk")
 
     # The README's snippet, as written, run as a user would run it.
     snippet = subprocess.run(
@@ -260,7 +239,7 @@ def test_the_openai_sdk_drives_mai(mai: tuple[str, OpenAIServer]) -> None:
 
 def test_sources_and_approvals_through_the_sdk(mai: tuple[str, OpenAIServer]) -> None:
     base, _ = mai
-    token, key = _account(base, "kb@example.com")
+    token, key = sign_up_with_key(base, "kb@example.com", "openai sdk")
     auth = {"Authorization": f"Bearer {token}"}
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
 
@@ -331,7 +310,7 @@ def test_sources_and_approvals_through_the_sdk(mai: tuple[str, OpenAIServer]) ->
 
 def test_usage_is_the_runs_and_the_usage_events(mai: tuple[str, OpenAIServer]) -> None:
     base, _ = mai
-    token, key = _account(base, "meter@example.com")
+    token, key = sign_up_with_key(base, "meter@example.com", "openai sdk")
     auth = {"Authorization": f"Bearer {token}"}
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
 
@@ -389,7 +368,7 @@ def test_usage_is_the_runs_and_the_usage_events(mai: tuple[str, OpenAIServer]) -
 
 def test_a_stream_left_early_leaves_no_conversation(mai: tuple[str, OpenAIServer]) -> None:
     base, _ = mai
-    token, key = _account(base, "leaver@example.com")
+    token, key = sign_up_with_key(base, "leaver@example.com", "openai sdk")
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
     RELEASE.clear()
     stream = client.chat.completions.create(

@@ -15,7 +15,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.observability.openai_server import OpenAIServer
-from tests.real_server import database_env, serve_mai
+from tests.real_server import database_env, serve_mai, sign_up_with_key
 
 __all__ = ["database_env"]
 
@@ -50,25 +50,6 @@ def mai(tmp_path: Path, database_env: dict[str, str]) -> Iterator[str]:
         yield base
 
 
-def _account(base: str, email: str) -> tuple[str, str]:
-    """Sign up; an access token and a new API key."""
-    signup = httpx.post(
-        f"{base}/api/v1/auth/register",
-        json={"email": email, "password": "correct-horse-1"},
-        timeout=30,
-    )
-    assert signup.status_code == 201, signup.text
-    token = str(signup.json()["access_token"])
-    created = httpx.post(
-        f"{base}/api/v1/api-keys",
-        json={"name": "mcp"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    return token, str(created.json()["key"])
-
-
 async def _session_call(base: str, key: str, calls: list[dict[str, Any]]) -> list[Any]:
     """Open an MCP session with the key, list tools, make the calls; the tool list first."""
     async with (
@@ -86,8 +67,8 @@ async def _session_call(base: str, key: str, calls: list[dict[str, Any]]) -> lis
 
 def test_the_mcp_sdk_drives_mai(mai: str) -> None:
     base = mai
-    token, key = _account(base, "mcp@example.com")
-    _, other_key = _account(base, "other@example.com")
+    token, key = sign_up_with_key(base, "mcp@example.com", "mcp")
+    _, other_key = sign_up_with_key(base, "other@example.com", "mcp")
 
     listed, first, follow, arithmetic, mail = asyncio.run(_flow(base, key))
     tools = {tool.name: tool for tool in listed.tools}
