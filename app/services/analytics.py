@@ -255,27 +255,23 @@ class AnalyticsService:
         Never raises for a database failure: the turn's answer matters more than its meter; the
         failure is logged and None returned.
         """
-        inputs, outputs = max(0, int(input_tokens)), max(0, int(output_tokens))
-        event = UsageEvent(
+        event = self._priced(
+            UsageKind.agent_turn,
             user_id=user_id,
-            kind=UsageKind.agent_turn.value,
             conversation_id=conversation_id,
-            run_id=None if run_id is None else str(run_id),
-            model=model or None,
+            run_id=run_id,
+            model=model,
             graph_id=graph_id,
-            input_tokens=inputs,
-            output_tokens=outputs,
-            cost_usd=self.prices.cost(model, inputs, outputs),
-            latency_ms=None if latency_ms is None else round(latency_ms),
-            ttft_ms=None if ttft_ms is None else round(ttft_ms),
-            streamed=streamed,
-            tools=tool_uses(tools),
-            status=UsageStatus(status).value,
-            error_code=error_code,
-            details={"end_user": end_user} if end_user else {},
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
         )
-        if event.cost_usd > 0:
-            record_cost(event.model or "unknown", event.cost_usd, graph=graph_id)
+        event.latency_ms = None if latency_ms is None else round(latency_ms)
+        event.ttft_ms = None if ttft_ms is None else round(ttft_ms)
+        event.streamed = streamed
+        event.tools = tool_uses(tools)
+        event.status = UsageStatus(status).value
+        event.error_code = error_code
+        event.details = {"end_user": end_user} if end_user else {}
         if event.run_id is None or not (resumed or status == "awaiting_approval"):
             return await self._record(event)
         return await self._record_turn(event)
@@ -315,10 +311,39 @@ class AnalyticsService:
         graph_id: str = "assistant",
     ) -> UsageEvent | None:
         """Record the tokens and cost of a turn's memory step, apart from the answer's."""
+        event = self._priced(
+            UsageKind.memory,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            run_id=run_id,
+            model=model,
+            graph_id=graph_id,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
+        event.streamed = False
+        event.tools = []
+        event.status = UsageStatus.completed.value
+        event.details = {}
+        return await self._record(event)
+
+    def _priced(
+        self,
+        kind: UsageKind,
+        *,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        run_id: uuid.UUID | str | None,
+        model: str | None,
+        graph_id: str,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> UsageEvent:
+        """A usage event for model tokens, priced, its cost counted on the cost metric."""
         inputs, outputs = max(0, int(input_tokens)), max(0, int(output_tokens))
         event = UsageEvent(
             user_id=user_id,
-            kind=UsageKind.memory.value,
+            kind=kind.value,
             conversation_id=conversation_id,
             run_id=None if run_id is None else str(run_id),
             model=model or None,
@@ -326,14 +351,10 @@ class AnalyticsService:
             input_tokens=inputs,
             output_tokens=outputs,
             cost_usd=self.prices.cost(model, inputs, outputs),
-            streamed=False,
-            tools=[],
-            status=UsageStatus.completed.value,
-            details={},
         )
         if event.cost_usd > 0:
             record_cost(event.model or "unknown", event.cost_usd, graph=graph_id)
-        return await self._record(event)
+        return event
 
     async def record_kb_event(
         self,
