@@ -29,7 +29,7 @@ PYTEST_MARKERS ?= not live and not slow
 PYTEST_WORKERS ?= 2
 
 pytest:
-	uv run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile -m "$(PYTEST_MARKERS)"
+	uv run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile -m "$(PYTEST_MARKERS)" --durations=30
 
 test: install lint typecheck imports pytest
 

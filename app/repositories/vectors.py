@@ -144,6 +144,9 @@ class VectorIndex(Protocol):
         candidates of hybrid); keyword candidates need a shared term, as always.
         """
 
+    async def settle(self) -> None:
+        """Return once every point written so far is indexed (searches then rank stably)."""
+
     async def close(self) -> None:
         """Release the files or connections the index holds."""
 
@@ -151,6 +154,20 @@ class VectorIndex(Protocol):
 # Qdrant's own default for reciprocal rank fusion; the embedded engine uses the same constant
 # so both implementations rank alike.
 RRF_K = 2
+
+
+def fused_limit(limit: int) -> int:
+    """How many fused hits to ask the engine for, so ties at the cut can be settled here.
+
+    Reciprocal rank fusion gives equal scores to hits with mirrored ranks (3rd dense and 5th
+    keyword, 5th dense and 3rd keyword), and the engine orders such ties as its threads finish.
+    """
+    return limit * 2
+
+
+def ranked(hits: Sequence[VectorHit], limit: int) -> list[VectorHit]:
+    """The best `limit` hits by score, ties broken by point id, so a search repeats exactly."""
+    return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:limit]
 
 
 def hybrid_candidates(limit: int) -> int:

@@ -29,7 +29,9 @@ from app.repositories.vectors import (
     SearchFilters,
     SearchMode,
     VectorHit,
+    fused_limit,
     hybrid_candidates,
+    ranked,
 )
 
 log = get_logger(__name__)
@@ -433,17 +435,18 @@ class EdgeIndex:
                     )
                 )
             request = qe.QueryRequest(
-                limit=limit,
+                limit=fused_limit(limit),
                 prefetches=prefetches,
                 query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits Rrf
                 filter=access,
                 with_payload=True,
             )
         points = await self._run(lambda shard: shard.query(request))
-        return [
+        hits = [
             VectorHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
             for point in points
         ]
+        return ranked(hits, limit)
 
     async def close(self) -> None:
         """Wait for a running optimizer, flush and close the shard (releasing its folder)."""

@@ -3,6 +3,8 @@ repository tests and the store migration use). Imported only where a Qdrant clie
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,7 +25,9 @@ from app.repositories.vectors import (
     SearchMode,
     VectorHit,
     VectorStoreUnavailable,
+    fused_limit,
     hybrid_candidates,
+    ranked,
 )
 
 
@@ -358,13 +362,24 @@ class QdrantIndex:
                     prefetch=prefetch,
                     query=qm.RrfQuery(rrf=qm.Rrf(k=RRF_K)),
                     query_filter=access,
-                    limit=limit,
+                    limit=fused_limit(limit),
                     with_payload=True,
                 )
-        return [
+        hits = [
             VectorHit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
             for point in response.points
         ]
+        return ranked(hits, limit)
+
+    async def settle(self, timeout_seconds: float = 60.0) -> None:
+        """Wait until the server's optimizers are done with the collection (status green)."""
+        deadline = time.monotonic() + timeout_seconds
+        async with _qdrant_errors(self.location):
+            while True:
+                info = await self.client.get_collection(self.name)
+                if info.status != qm.CollectionStatus.YELLOW or time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(0.2)
 
     async def close(self) -> None:
         """Close the client if this index opened it (the app's client closes with its resources)."""

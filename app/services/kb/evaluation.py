@@ -139,6 +139,9 @@ class Evaluator:
         self, questions: Sequence[EvalQuestion], runs: Sequence[EvalRun] = RUNS
     ) -> list[EvalResult]:
         """hit@k and MRR of each run over the questions."""
+        # Every mode measures the same index: points still waiting for the optimizer would be
+        # merged midway and shift the scores of the runs after.
+        await (await self.kb.index()).settle()
         await self._load_names()
         async with self.kb.sessionmaker() as session:
             shared = await self.kb.readable_collections(session, self.user_id)
