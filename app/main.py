@@ -39,7 +39,7 @@ from app.services.kb.rerank import LlmReranker
 from app.services.kb.retriever import KnowledgeBaseRetriever
 from app.services.kb.service import open_knowledge_base
 from app.services.langgraph_webhooks import start_run_webhooks
-from app.services.mcp_server import start_mcp_server
+from app.services.mcp_server import McpServerHost
 from app.services.memory import open_memory_store_for
 from app.services.retention import start_retention
 from app.services.tools import start_tools
@@ -97,8 +97,8 @@ def create_app(
             start_run_webhooks(resources)
             # Tools: the admins' switches and the MCP servers' connections (retried while down).
             await start_tools(resources)
-            # MAI as an MCP server at /mcp: the SDK's session manager runs until shutdown.
-            app.state.mcp = await start_mcp_server(resources, resources.exit_stack)
+            # MAI as an MCP server at /mcp: the SDK's session manager starts at the first call.
+            app.state.mcp = McpServerHost(resources, resources.exit_stack)
             # Retention: the background sweeper of old checkpoints, idle threads, old tokens.
             start_retention(resources)
             resources.ready = True

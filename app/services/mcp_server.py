@@ -9,6 +9,7 @@ once it is decided.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import uuid
@@ -202,18 +203,54 @@ def build_server(resources: Resources) -> Server[Any, Any]:
     return server
 
 
-async def start_mcp_server(
-    resources: Resources, stack: AsyncExitStack
-) -> StreamableHTTPSessionManager:
-    """The streamable HTTP session manager for /mcp, running until `stack` closes.
+class McpServerHost:
+    """The streamable HTTP session manager for /mcp, started at the first MCP request.
 
     Stateless and JSON-answering: every request stands alone, so any worker process can take
-    it, and a tool call's answer is one JSON response.
+    it, and a tool call's answer is one JSON response. The MCP SDK is imported and its session
+    manager started only when a client first calls, so a server nobody reaches over MCP starts
+    without it; the manager runs in a task of its own (its task group must be entered and left
+    in one task) until `stack` closes.
     """
-    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-    manager = StreamableHTTPSessionManager(
-        app=build_server(resources), stateless=True, json_response=True
-    )
-    await stack.enter_async_context(manager.run())
-    return manager
+    def __init__(self, resources: Resources, stack: AsyncExitStack) -> None:
+        self.resources = resources
+        self.stack = stack
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._lock = asyncio.Lock()
+
+    async def manager(self) -> StreamableHTTPSessionManager:
+        """The running session manager, started on the first call."""
+        if self._manager is not None:
+            return self._manager
+        async with self._lock:
+            if self._manager is None:
+                self._manager = await self._start()
+        return self._manager
+
+    async def _start(self) -> StreamableHTTPSessionManager:
+        from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+        manager = StreamableHTTPSessionManager(
+            app=build_server(self.resources), stateless=True, json_response=True
+        )
+        running, stop = asyncio.Event(), asyncio.Event()
+
+        async def serve() -> None:
+            async with manager.run():
+                running.set()
+                await stop.wait()
+
+        task = asyncio.create_task(serve(), name="mcp-session-manager")
+        waiting = asyncio.create_task(running.wait())
+        await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.is_set():
+            waiting.cancel()
+            await task  # raises what stopped the manager from starting
+
+        async def shut() -> None:
+            stop.set()
+            await task
+
+        self.stack.push_async_callback(shut)
+        return manager

@@ -19,14 +19,14 @@ PATH = "/mcp"
 
 class McpEndpoint:
     """The ASGI app at /mcp: authenticates the caller, then hands the request to the MCP SDK's
-    session manager (started in the lifespan as `app.state.mcp`)."""
+    session manager (`app.state.mcp`, started at the first request)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one MCP request; 401 (MAI's error shape) without a valid key or token."""
         request = Request(scope, receive)
         try:
             resources = require_ready(getattr(request.app.state, "resources", None))
-            manager = request.app.state.mcp
+            host = request.app.state.mcp
             authorization = request.headers.get("authorization", "")
             scheme, _, token = authorization.partition(" ")
             bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -57,7 +57,7 @@ class McpEndpoint:
             return
         caller = mcp_caller.set(user)
         try:
-            await manager.handle_request(scope, receive, send)
+            await (await host.manager()).handle_request(scope, receive, send)
         finally:
             mcp_caller.reset(caller)
 
