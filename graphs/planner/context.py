@@ -6,20 +6,17 @@ defaults apply, read from the MAI_PLANNER_* and MAI_LLM_* variables.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
-from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
-from graphs.assistant.context import DEFAULT_LLM_BASE_URL
 from graphs.assistant.context import Context as AssistantContext
 from graphs.knowledge import Retriever
+from graphs.model_choice import ModelChoice, env
 from graphs.planner.state import StepData, StepOutput, StepResult
 from graphs.tools import ToolRegistry
 
@@ -30,12 +27,8 @@ FAILURE_POLICIES: tuple[FailurePolicy, ...] = ("fail_fast", "continue", "retry")
 INPUT_CHARS = 4000
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name) or default
-
-
 def _env_float(name: str, default: float) -> float:
-    raw = _env(name)
+    raw = env(name)
     if not raw:
         return default
     try:
@@ -45,7 +38,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _approval_mode() -> ApprovalMode:
-    raw = _env("MAI_PLANNER_APPROVAL", "auto").lower()
+    raw = env("MAI_PLANNER_APPROVAL", "auto").lower()
     for mode in APPROVAL_MODES:
         if raw == mode:
             return mode
@@ -53,7 +46,7 @@ def _approval_mode() -> ApprovalMode:
 
 
 def _failure_policy() -> FailurePolicy:
-    raw = _env("MAI_PLANNER_FAILURE_POLICY", "continue").lower()
+    raw = env("MAI_PLANNER_FAILURE_POLICY", "continue").lower()
     for policy in FAILURE_POLICIES:
         if raw == policy:
             return policy
@@ -63,7 +56,7 @@ def _failure_policy() -> FailurePolicy:
 
 
 @dataclass(kw_only=True)
-class Context:
+class Context(ModelChoice):
     """Everything a planner run needs besides its state.
 
     `capabilities` adds or replaces what a step's `agent` can name (a callable per name, see
@@ -71,17 +64,8 @@ class Context:
     passed in-process and hidden from the JSON schema Studio shows.
     """
 
-    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
-
-    user_id: str = "anonymous"
     conversation_id: str | None = None
     run_id: str | None = None
-    model: str = field(default_factory=lambda: _env("MAI_LLM_MODEL"))
-    llm_base_url: str = field(
-        default_factory=lambda: _env("MAI_LLM_BASE_URL", DEFAULT_LLM_BASE_URL)
-    )
-    llm_api_key: str | None = field(default_factory=lambda: _env("MAI_LLM_API_KEY") or None)
-    llm: Annotated[BaseChatModel | None, SkipJsonSchema()] = None
     retriever: Annotated[Retriever | None, SkipJsonSchema()] = None
     tools: Annotated[ToolRegistry | None, SkipJsonSchema()] = None
     capabilities: Annotated[
