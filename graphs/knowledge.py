@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from typing import NotRequired, Protocol, runtime_checkable
 
 from typing_extensions import TypedDict
 
@@ -24,6 +24,10 @@ class Passage(TypedDict):
     score: float
     start: int
     end: int
+    # The collection the document belongs to (a shared collection's name, or the uploader's
+    # own label); None for a document of the user's own outside any. Absent from passages
+    # found before it was recorded, so older checkpoints still load.
+    collection: NotRequired[str | None]
 
 
 class RetrieverUnavailable(Exception):

@@ -41,6 +41,14 @@ def readable_condition(user_id: uuid.UUID, is_admin: bool) -> ColumnElement[bool
     )
 
 
+def writable_condition(user_id: uuid.UUID, is_admin: bool) -> ColumnElement[bool]:
+    """Which collections a user may change the documents of: all for an admin; else the ones
+    they are a member of with write permission."""
+    if is_admin:
+        return KBCollection.id.is_not(None)
+    return _member(user_id, CollectionPermission.write.value)
+
+
 class KBCollectionRepository:
     """Reads and writes collections within one session."""
 
@@ -80,8 +88,7 @@ class KBCollectionRepository:
             return True
         found = await self.session.scalar(
             select(KBCollection.id).where(
-                KBCollection.id == collection.id,
-                _member(user_id, CollectionPermission.write.value),
+                KBCollection.id == collection.id, writable_condition(user_id, is_admin)
             )
         )
         return found is not None

@@ -5,10 +5,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
-from app.models import DocumentStatus, KBDocument, KBDocumentTag
+from app.models import DocumentStatus, KBCollection, KBDocument, KBDocumentTag
+from app.repositories.kb_collections import readable_condition, writable_condition
+
+
+def readable_document(user_id: uuid.UUID, is_admin: bool) -> ColumnElement[bool]:
+    """Which documents a user may open: their own, and those of the shared collections they may
+    read. Nobody, an admin included, opens another user's document outside a collection."""
+    return or_(
+        KBDocument.user_id == user_id,
+        KBDocument.collection_id.in_(
+            select(KBCollection.id).where(readable_condition(user_id, is_admin))
+        ),
+    )
+
+
+def writable_document(user_id: uuid.UUID, is_admin: bool) -> ColumnElement[bool]:
+    """Which documents a user may change or delete: their own, and those of the collections
+    they may write to (every collection for an admin), whoever uploaded them."""
+    return or_(
+        KBDocument.user_id == user_id,
+        and_(
+            KBDocument.collection_id.is_not(None),
+            KBDocument.collection_id.in_(
+                select(KBCollection.id).where(writable_condition(user_id, is_admin))
+            ),
+        ),
+    )
 
 
 class KBDocumentRepository:
@@ -21,10 +48,25 @@ class KBDocumentRepository:
         """A document by id (any owner)."""
         return await self.session.get(KBDocument, document_id)
 
-    async def get_owned(self, user_id: uuid.UUID, document_id: uuid.UUID) -> KBDocument | None:
-        """A document by id if it belongs to the user."""
+    async def get_readable(
+        self, document_id: uuid.UUID, user_id: uuid.UUID, is_admin: bool
+    ) -> KBDocument | None:
+        """A document by id if the user may open it (see `readable_document`)."""
         result = await self.session.execute(
-            select(KBDocument).where(KBDocument.id == document_id, KBDocument.user_id == user_id)
+            select(KBDocument).where(
+                KBDocument.id == document_id, readable_document(user_id, is_admin)
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def get_writable(
+        self, document_id: uuid.UUID, user_id: uuid.UUID, is_admin: bool
+    ) -> KBDocument | None:
+        """A document by id if the user may change it (see `writable_document`)."""
+        result = await self.session.execute(
+            select(KBDocument).where(
+                KBDocument.id == document_id, writable_document(user_id, is_admin)
+            )
         )
         return result.scalar_one_or_none()
 

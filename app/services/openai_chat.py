@@ -472,6 +472,8 @@ def sources_of(citations: Sequence[Mapping[str, Any]]) -> str:
     for citation in citations:
         page = citation.get("page")
         where = f", p. {page}" if page else ""
+        if citation.get("collection"):
+            where += f" ({citation['collection']})"
         lines.append(f"[{citation.get('number')}] {citation.get('title') or 'Untitled'}{where}")
     return "\n\nSources:\n" + "\n".join(lines)
 

@@ -35,6 +35,8 @@ class Citation(TypedDict):
     page: int | None
     snippet: str
     score: float
+    # The collection of the cited document (see Passage.collection); None outside any.
+    collection: str | None
     # Whether a sentence citing it shares enough words with the passage (citation_check).
     supported: NotRequired[bool]
 

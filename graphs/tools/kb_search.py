@@ -32,6 +32,9 @@ def _heading(number: int, passage: Passage) -> str:
     where = [f"page {passage['page']}"] if passage.get("page") is not None else []
     if passage.get("section"):
         where.append(f"section {passage['section']}")
+    if passage.get("collection"):
+        # So the model can say where an answer comes from ("the finance collection says").
+        where.append(f"collection {passage['collection']}")
     place = f" ({', '.join(where)})" if where else ""
     return f"[{number}] {passage['title']}{place}, relevance {passage['score']:.2f}"
 

@@ -123,6 +123,7 @@ async def test_retriever_returns_passages(
     assert first["document_id"] == library["pumps"]
     assert set(first) == {
         "chunk_id", "document_id", "title", "page", "section", "text", "score", "start", "end",
+        "collection",
     }  # fmt: skip
     assert "ERR-4471" in first["text"]
     assert await retriever.search("ERR-4471 pump", user_id="someone-else", top_k=2) == []

@@ -154,8 +154,11 @@ async def list_documents(
 async def read_document(
     document_id: uuid.UUID, user: CurrentUser, session: SessionDep, kb: KnowledgeBaseDep
 ) -> DocumentOut:
-    """One of your documents: metadata, status, chunk count and error."""
-    return DocumentOut.model_validate(await kb.get(session, user.id, document_id))
+    """A document you may open (yours, or one of a shared collection you may read): metadata,
+    status, chunk count and error. 404 for any other."""
+    return DocumentOut.model_validate(
+        await kb.get(session, user.id, document_id, is_admin=user.is_admin)
+    )
 
 
 @router.get("/documents/{document_id}/chunks")
@@ -166,9 +169,14 @@ async def list_document_chunks(
     kb: KnowledgeBaseDep,
     page: PageDep,
 ) -> PageOut[ChunkOut]:
-    """The indexed chunks of one of your documents, in reading order (its current version)."""
+    """The indexed chunks of a document you may open, in reading order (its current version)."""
     chunks, total = await kb.chunks(
-        session, user.id, document_id, limit=page.limit, offset=page.offset
+        session,
+        user.id,
+        document_id,
+        limit=page.limit,
+        offset=page.offset,
+        is_admin=user.is_admin,
     )
     return PageOut[ChunkOut](
         items=[ChunkOut.model_validate(chunk) for chunk in chunks],
@@ -186,7 +194,10 @@ async def update_document(
     session: SessionDep,
     kb: KnowledgeBaseDep,
 ) -> DocumentOut:
-    """Change a document's title, tags or collection; its chunks are updated, not re-embedded."""
+    """Change a document's title, tags or collection; its chunks are updated, not re-embedded.
+
+    Yours, or one of a collection you may write to (admins: any collection); moving it into a
+    collection needs write permission there too. 403 when you may only read it."""
     document = await kb.update_metadata(
         session,
         user.id,
@@ -210,10 +221,16 @@ async def replace_document_content(
     kb: KnowledgeBaseDep,
     file: Annotated[UploadFile, File(description="The new file (any supported format)")],
 ) -> DocumentOut:
-    """Replace a document's file: indexed as the next version, the old one answers meanwhile."""
+    """Replace a document's file: indexed as the next version, the old one answers meanwhile.
+
+    Yours, or one of a collection you may write to (admins: any collection)."""
     data = await read_limited(file, kb.settings.kb_max_upload_mb)
     document = await kb.replace_content(
-        session, user.id, document_id, Upload(filename=file.filename or "upload", data=data)
+        session,
+        user.id,
+        document_id,
+        Upload(filename=file.filename or "upload", data=data),
+        is_admin=user.is_admin,
     )
     return DocumentOut.model_validate(document)
 
@@ -222,16 +239,20 @@ async def replace_document_content(
 async def delete_document(
     document_id: uuid.UUID, user: CurrentUser, session: SessionDep, kb: KnowledgeBaseDep
 ) -> None:
-    """Delete a document: its file, its rows and every vector."""
-    await kb.delete(session, user.id, document_id)
+    """Delete a document, yours or one of a collection you may write to: its file, its rows and
+    every vector."""
+    await kb.delete(session, user.id, document_id, is_admin=user.is_admin)
 
 
 @router.post("/documents/{document_id}/reindex", status_code=status.HTTP_202_ACCEPTED)
 async def reindex_document(
     document_id: uuid.UUID, user: CurrentUser, session: SessionDep, kb: KnowledgeBaseDep
 ) -> DocumentOut:
-    """Parse and index a document again (after a failure or a model/chunking change)."""
-    return DocumentOut.model_validate(await kb.reindex(session, user.id, document_id))
+    """Parse and index a document you may change again (after a failure or a model/chunking
+    change)."""
+    return DocumentOut.model_validate(
+        await kb.reindex(session, user.id, document_id, is_admin=user.is_admin)
+    )
 
 
 @router.post("/search")

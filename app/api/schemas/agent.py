@@ -92,7 +92,11 @@ class TurnOut(BaseModel):
     status: Literal["completed", "awaiting_approval"]
     answer: str
     tool_calls: list[ToolCallOut]
-    citations: list[dict[str, Any]]
+    citations: list[dict[str, Any]] = Field(
+        description="The passages the answer cites as [number]: number, document_id, title, "
+        "page, snippet, score, collection (the document's collection name; null for your own "
+        "documents outside any) and supported"
+    )
     citation_support: float | None = Field(
         default=None,
         description="Share of the citations whose citing sentence shares enough words with "

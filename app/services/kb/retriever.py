@@ -43,6 +43,7 @@ class KnowledgeBaseRetriever:
                 score=result.score,
                 start=result.start,
                 end=result.end,
+                collection=result.collection,
             )
             for result in results
         ]

@@ -440,14 +440,22 @@ class KnowledgeBase:
             raise Unprocessable("The file is empty; there is nothing to index.", code="empty_file")
 
     async def replace_content(
-        self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID, upload: Upload
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        upload: Upload,
+        *,
+        is_admin: bool = False,
     ) -> KBDocument:
-        """Store a new file for a document and index it as the next version.
+        """Store a new file for a document the user may change and index it as the next version.
 
         The old version's chunks answer searches until the new ones are written. 409 while the
-        document is still being indexed, or when the content is unchanged or another document.
+        document is still being indexed, or when the content is unchanged or another document
+        of its uploader's.
         """
-        document = await self.get(session, user_id, document_id)
+        document = await self.get_writable(session, user_id, document_id, is_admin=is_admin)
+        owner = document.user_id
         if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
             raise Conflict(
                 f"Version {document.version} is still {document.status}; replace the content "
@@ -466,7 +474,13 @@ class KnowledgeBase:
                 code="content_unchanged",
                 meta={"version": document.version},
             )
-        other = await KBDocumentRepository(session).get_by_hash(user_id, sha256)
+        other = await KBDocumentRepository(session).get_by_hash(owner, sha256)
+        if other is not None and owner != user_id:
+            # The uploader's other document may be private: say nothing about it.
+            raise Conflict(
+                "The uploader of this document has another document with this content already.",
+                code="duplicate_document",
+            )
         if other is not None:
             raise self._duplicate(other)
         await self.index()
@@ -477,7 +491,7 @@ class KnowledgeBase:
         document.version += 1
         document.status = DocumentStatus.queued.value
         document.error = document.error_code = None
-        await asyncio.to_thread(self._write_file, self.file_path(user_id, document_id), upload.data)
+        await asyncio.to_thread(self._write_file, self.file_path(owner, document_id), upload.data)
         await session.commit()
         await session.refresh(document)
         log.info("kb_document_replaced", document_id=str(document_id), version=document.version)
@@ -501,13 +515,14 @@ class KnowledgeBase:
     ) -> KBDocument:
         """Change a document's title, tags or collection; its chunks keep their vectors.
 
-        `collection` is the document's own label; `collection_id` moves it into a shared
-        collection the caller may write to (its name becomes the label) or, with None, out of
-        it. The chunks' payloads are rewritten in the vector store first (503 there changes
-        nothing), then the row. A document still being indexed is a 409: its chunks would be
-        written with the old values.
+        The caller may change the document (its uploader, an admin, or a writer of its shared
+        collection). `collection` is the document's own label; `collection_id` moves it into a
+        shared collection the caller may write to as well (its name becomes the label) or, with
+        None, out of it. The chunks' payloads are rewritten in the vector store first (503 there
+        changes nothing), then the row. A document still being indexed is a 409: its chunks
+        would be written with the old values.
         """
-        document = await self.get(session, user_id, document_id)
+        document = await self.get_writable(session, user_id, document_id, is_admin=is_admin)
         shared_name: str | None = None
         if set_collection_id and collection_id is not None:
             shared_name = await self._writable_collection_name(
@@ -550,7 +565,7 @@ class KnowledgeBase:
             return document
         if document.chunk_count and document.index_name is not None:
             index = await self.index()
-            await index.set_payload(str(user_id), str(document_id), values)
+            await index.set_payload(str(document.user_id), str(document_id), values)
         if new_title is not None:
             document.title = new_title
         if new_tags is not None:
@@ -803,13 +818,53 @@ class KnowledgeBase:
     # --- documents -------------------------------------------------------------------------
 
     async def get(
-        self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        is_admin: bool = False,
     ) -> KBDocument:
-        """One of the user's documents, or 404 (also for another user's document)."""
-        document = await KBDocumentRepository(session).get_owned(user_id, document_id)
+        """A document the user may open: their own, or one of a shared collection they may read.
+
+        404 otherwise, the same as for an id that does not exist, so another user's private
+        documents cannot be discovered.
+        """
+        document = await KBDocumentRepository(session).get_readable(document_id, user_id, is_admin)
         if document is None:
-            raise NotFound(f"No document with id {document_id}.", code="document_not_found")
+            raise self._not_found(document_id)
         return document
+
+    async def get_writable(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        is_admin: bool = False,
+    ) -> KBDocument:
+        """A document the user may change or delete: their own, or one of a collection they may
+        write to (any collection for an admin), whoever uploaded it.
+
+        404 when they may not even open it; 403 `collection_read_only` when they may only read.
+        """
+        documents = KBDocumentRepository(session)
+        document = await documents.get_writable(document_id, user_id, is_admin)
+        if document is not None:
+            return document
+        readable = await documents.get_readable(document_id, user_id, is_admin)
+        if readable is None:
+            raise self._not_found(document_id)
+        raise Forbidden(
+            f"You may read the collection {readable.collection!r} but not change its documents; "
+            "ask an admin for write permission.",
+            code="collection_read_only",
+            meta={"collection_id": str(readable.collection_id)},
+        )
+
+    @staticmethod
+    def _not_found(document_id: uuid.UUID) -> NotFound:
+        return NotFound(f"No document with id {document_id}.", code="document_not_found")
 
     async def list_documents(
         self,
@@ -840,19 +895,22 @@ class KnowledgeBase:
         *,
         limit: int,
         offset: int,
+        is_admin: bool = False,
     ) -> tuple[list[DocumentChunk], int]:
-        """A page of one of the user's documents' chunks in reading order, and their count.
+        """A page of the chunks of a document the user may open, in reading order, and their
+        count.
 
         Only the current version's chunks: while a new version is indexed the old one's are
         still in the index, answering searches, but they are not what the document now says.
         """
-        document = await self.get(session, user_id, document_id)
+        document = await self.get(session, user_id, document_id, is_admin=is_admin)
         if document.index_name is None:
             return [], 0
         index = await self.index()
+        # Chunks are stored under the uploader, who may be someone else in a shared collection.
         payloads = [
             p
-            for p in await index.payloads(str(user_id), str(document_id))
+            for p in await index.payloads(str(document.user_id), str(document_id))
             if int(p.get("version", 1)) == document.version
         ]
         payloads.sort(key=lambda p: int(p.get("chunk_index", 0)))
@@ -871,26 +929,39 @@ class KnowledgeBase:
         return chunks, len(payloads)
 
     async def delete(
-        self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        is_admin: bool = False,
     ) -> None:
-        """Delete a document: its vectors first (503 if Qdrant is down), then file and rows."""
-        document = await self.get(session, user_id, document_id)
+        """Delete a document the user may change: its vectors first (503 if Qdrant is down),
+        then file and rows."""
+        document = await self.get_writable(session, user_id, document_id, is_admin=is_admin)
+        owner = document.user_id
         index = await self.index()
         await self.cancel_ingestion(document_id)
-        await index.delete_document(str(user_id), str(document_id))
+        await index.delete_document(str(owner), str(document_id))
         await KBDocumentRepository(session).delete(document)
         await session.commit()
         # A rescan may have queued it again between the cancel and the commit; with its row
         # gone it can no longer be claimed, and this drops it from the queue as well.
         await self.cancel_ingestion(document_id)
-        await asyncio.to_thread(self.file_path(user_id, document_id).unlink, missing_ok=True)
+        await asyncio.to_thread(self.file_path(owner, document_id).unlink, missing_ok=True)
         log.info("kb_document_deleted", document_id=str(document_id))
 
     async def reindex(
-        self, session: AsyncSession, user_id: uuid.UUID, document_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        is_admin: bool = False,
     ) -> KBDocument:
-        """Parse and index a document again (after a failure, or a chunking/model change)."""
-        document = await self.get(session, user_id, document_id)
+        """Parse and index a document the user may change again (after a failure, or a
+        chunking/model change)."""
+        document = await self.get_writable(session, user_id, document_id, is_admin=is_admin)
         if document.status in (DocumentStatus.queued.value, DocumentStatus.processing.value):
             raise Conflict(
                 f"The document is already {document.status}; wait for it to finish.",
@@ -902,7 +973,7 @@ class KnowledgeBase:
         document.error = document.error_code = None
         await session.commit()
         metrics.record_ingestion_job("queued")
-        self.enqueue(document.id, user_id)
+        self.enqueue(document.id, document.user_id)
         return document
 
     async def purge_user(self, user_id: uuid.UUID) -> None:

@@ -86,6 +86,7 @@ function sourcesView(citations) {
             { href: `#/kb?doc=${encodeURIComponent(c.document_id)}${c.page ? `&page=${c.page}` : ""}` },
             `[${c.number ?? ""}] ${c.title || c.document_id}${c.page ? `, page ${c.page}` : ""}`,
           ),
+          c.collection ? [" ", h("span", { class: "badge collection" }, c.collection)] : null,
           c.snippet ? h("blockquote", {}, c.snippet) : null,
           c.score != null ? h("small", { class: "hint" }, ` score ${Number(c.score).toFixed(3)}`) : null,
         ),

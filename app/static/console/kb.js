@@ -130,10 +130,13 @@ export async function render(main, route) {
       doc = await api(`kb/documents/${id}`);
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 404) throw e;
-      // A shared collection's document belongs to whoever uploaded it: its details are theirs.
-      replace(detail, h("p", { class: "notice" }, "This document is not yours to open; its passages show in search results."));
+      // Neither yours nor in a collection you may read (or deleted): the API does not say which.
+      replace(detail, h("p", { class: "notice" }, "There is no document here that you may open."));
       return;
     }
+    // Your own documents, and those of the collections you may write to, are yours to change;
+    // in a collection you only read, the API would answer 403.
+    const changeable = !doc.collection_id || writable.has(doc.collection_id);
     const chunkList = h("ol", { class: "chunks", "aria-label": "Chunks" });
     const moreChunks = h("button", { type: "button", hidden: true }, "Show more chunks");
     replace(
@@ -146,9 +149,10 @@ export async function render(main, route) {
         [["File", doc.filename], ["Kind", doc.kind], ["Status", doc.status], ["Version", doc.version], ["Chunks", doc.chunk_count], ["Pages", doc.page_count ?? "–"], ["Collection", doc.collection || "–"], ["Tags", doc.tags.join(", ") || "–"], ["Added", when(doc.created_at)], ["Processed", when(doc.processed_at)]].map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]),
       ),
       doc.error ? h("p", { class: "error" }, doc.error) : null,
+      changeable ? null : h("p", { class: "hint" }, `You may read the collection ${doc.collection} but not change its documents.`),
       h(
         "div",
-        { class: "actions" },
+        { class: "actions", hidden: !changeable },
         h("button", { type: "button", onclick: async () => { await api(`kb/documents/${id}/reindex`, { method: "POST" }); announce("Re-indexing."); loadList(); } }, "Re-index"),
         h("button", { type: "button", class: "danger", onclick: async () => {
           if (!confirm(`Delete ${doc.title}?`)) return;
@@ -220,7 +224,9 @@ export async function render(main, route) {
     replace(select, first, items.map((c) => h("option", { value: c.id, selected: c.id === chosen }, c.name)));
     if (select.value !== chosen) select.dispatchEvent(new Event("change"));
   };
+  let writable = new Set();
   const collections = collectionsSection((items) => {
+    writable = new Set(items.filter((c) => c.can_write).map((c) => c.id));
     options(target, items.filter((c) => c.can_write), h("option", { value: "" }, "My documents"));
     options(collectionFilter, items, h("option", { value: "" }, "any"));
     options(searchCollection, items, h("option", { value: "" }, "all I may read"));

@@ -79,6 +79,7 @@ def cite(answer: str, passages: Sequence[Passage]) -> list[Citation]:
                     "page": passage.get("page"),
                     "snippet": _snippet(passage["text"]),
                     "score": float(passage["score"]),
+                    "collection": passage.get("collection"),
                 }
             )
     return citations
