@@ -9,7 +9,8 @@ content type and body (schemathesis' conformance checks).
 
 Cases are generated first (synchronously, with Hypothesis) and then sent on the test's own event
 loop: the app's database and vector-store clients live on that loop. Generation is derandomized
-so the bounded run is reproducible; `MAI_FUZZ_EXAMPLES=200` hunts with more (and random) cases.
+and bounded in draws per operation, so the bounded run is reproducible and takes minutes, not
+tens of minutes; `MAI_FUZZ_EXAMPLES=200` hunts with more (and random) cases, unbounded.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
 from langchain_core.messages import BaseMessage
 from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure as SchemaFailure
@@ -75,9 +76,29 @@ class Failure:
     request: str
 
 
+# Draws per operation and mode before generation stops with what it has. Hypothesis would try
+# up to a thousand times for an operation with no invalid input to offer (a path parameter of
+# plain text): give up on one that yielded nothing in FUTILE draws, and on any after ATTEMPTS.
+FUTILE = 60
+ATTEMPTS = EXAMPLES * 40
+
+
+class _Enough(Exception):
+    """Raised from inside a draw once the attempts are spent."""
+
+
 def _cases(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
     """Draw `count` cases from a schemathesis strategy, without sending anything."""
     drawn: list[Any] = []
+    attempts = 0
+
+    @st.composite
+    def bounded(draw: st.DrawFn) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if not HUNTING and (attempts > ATTEMPTS or (attempts > FUTILE and not drawn)):
+            raise _Enough
+        return draw(strategy)
 
     @settings(
         max_examples=count,
@@ -87,12 +108,14 @@ def _cases(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(strategy)
+    @given(bounded())
     def collect(case: Any) -> None:
         drawn.append(case)
 
-    # Unsatisfiable: nothing to break, a negative case of an operation without inputs.
-    with contextlib.suppress(Unsatisfiable):
+    # Unsatisfiable: nothing to break, a negative case of an operation without inputs. Once the
+    # attempts are spent, Hypothesis replays the draw that stopped and, finding it stop again
+    # at another point, reports the strategy as flaky: either way the cases drawn are kept.
+    with contextlib.suppress(Unsatisfiable, _Enough, FlakyStrategyDefinition):
         collect()
     return drawn
 
@@ -170,6 +193,8 @@ def _problem(case: Any, response: httpx.Response) -> str | None:
 
 
 @pytest.mark.slow
+# Every operation in one test: minutes on a loaded two-core machine, more than the default cap.
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_no_input_makes_the_api_fail(start_agent: StartAgent) -> None:
     agent = await start_agent(responding(_answer))
