@@ -523,12 +523,12 @@ def kb_eval(
     from app.repositories.users import UserRepository
     from app.services.auth import normalise_email
     from app.services.kb.evaluation import KS, RUNS, EvalResult, Evaluator, load_questions
-    from app.services.kb.rerank import LlmReranker
+    from app.services.kb.rerank import LlmReranker, RerankCost
     from app.services.kb.service import open_knowledge_base
 
     settings = _settings()
 
-    async def run() -> tuple[list[EvalResult], int, int]:
+    async def run() -> tuple[list[EvalResult], int, LlmReranker | None]:
         questions = load_questions(file)
         resources = await open_resources(settings)
         try:
@@ -543,13 +543,13 @@ def kb_eval(
                 reranker = LlmReranker(ChatModelProvider(settings, resources.http).model)
                 kb.reranker = reranker
             results = await Evaluator(kb, owner.id).run(questions, runs)
-            return results, len(questions), reranker.failures if reranker else 0
+            return results, len(questions), reranker
         finally:
             await close_resources(resources)
 
     try:
         with _start_errors(settings):
-            results, count, failures = asyncio.run(run())
+            results, count, reranker = asyncio.run(run())
     except MAIError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
@@ -557,6 +557,10 @@ def kb_eval(
     for result in results:
         table.add_row(result.label, *(f"{result.hit_at(k):.3f}" for k in KS), f"{result.mrr:.3f}")
     Console(width=120).print(table)
+    cost = RerankCost.of(reranker.calls) if reranker else None
+    if cost is not None:
+        typer.echo(cost.describe())
+    failures = reranker.failures if reranker else 0
     if failures:
         typer.echo(
             f"note: {failures} rerank call(s) failed and kept the hybrid order "

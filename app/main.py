@@ -16,8 +16,9 @@ from app.api.errors import install_error_handlers
 from app.api.input_guard import NulCharacterGuard
 from app.api.limits import RequestLimitMiddleware
 from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from app.api.mounting import mount
 from app.api.openapi import install_openapi
-from app.api.router import api_router
+from app.api.router import API_ROUTERS
 from app.api.routes import health
 from app.api.routes import langgraph as langgraph_routes
 from app.api.routes import langgraph_store as langgraph_store_routes
@@ -153,14 +154,17 @@ def create_app(
     # Outermost: compresses what every inner layer produced. Bodies under 1 KB are not worth
     # it; text/event-stream is excluded by Starlette, so SSE still streams event by event.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.include_router(health.router)
-    app.include_router(api_router)
-    # The OpenAI-compatible API sits at /v1, where OpenAI clients look for it.
-    app.include_router(openai_routes.router)
-    # The LangGraph Server API at the root, where its clients look for it.
-    app.include_router(langgraph_routes.public_router)
-    app.include_router(langgraph_routes.router)
-    app.include_router(langgraph_store_routes.router)
+    mount(
+        app,
+        health.router,
+        *API_ROUTERS,
+        # The OpenAI-compatible API sits at /v1, where OpenAI clients look for it.
+        openai_routes.router,
+        # The LangGraph Server API at the root, where its clients look for it.
+        langgraph_routes.public_router,
+        langgraph_routes.router,
+        langgraph_store_routes.router,
+    )
     mcp_routes.install(app)
     if settings.metrics_enabled:
         metrics_routes.install(app)

@@ -15,14 +15,20 @@ query vectors computed beforehand (the target excludes the query embedding): MAI
 The embedded engine is timed right after the bulk write (new segments are scanned exactly) and
 after its background optimizer has built the HNSW index.
 
+Rerank: the cost per query of MAI_KB_RERANK=llm, one structured call to the chat model at
+`--rerank-llm` (MAI_LLM_BASE_URL, else LM Studio's default) over MAI_KB_RERANK_CANDIDATES
+passages: wall time and tokens per query, and the ratio to the embedded hybrid search.
+
     uv run python bench/kb.py                      # 10k ingestion, latency at 10k and 100k
     uv run python bench/kb.py --sizes 10000 --ingest-chunks 2000   # quicker
+    ../shared/tools/local-llm/serve &  uv run python bench/kb.py --rerank-queries 10
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -310,8 +316,9 @@ def line(name: str, samples: list[float], base: tuple[float, float] | None) -> s
 
 async def latency(
     args: argparse.Namespace, work: Path, size: int, texts: list[str], vectors: np.ndarray
-) -> None:
-    """Fill the three stores to `size` chunks and time searches without the query embedding."""
+) -> float:
+    """Fill the three stores to `size` chunks and time searches without the query embedding;
+    the embedded hybrid p50 (seconds) is returned as the rerank part's baseline."""
     from fastembed import TextEmbedding
 
     owner = str(uuid.uuid4())
@@ -367,9 +374,8 @@ async def latency(
     started = time.perf_counter()
     await edge.settle()
     optimize_seconds = time.perf_counter() - started
-    report.append(
-        line("embedded hybrid", await timed(search_run(edge, "hybrid"), args.queries), base)
-    )
+    hybrid = await timed(search_run(edge, "hybrid"), args.queries)
+    report.append(line("embedded hybrid", hybrid, base))
     report.append(
         line("embedded dense", await timed(search_run(edge, "dense"), args.queries), base)
     )
@@ -395,6 +401,40 @@ async def latency(
         + (f"local mode {local_fill:,.0f} points/s, " if local_fill else "local mode skipped, ")
         + f"plain {plain_fill:,.0f} points/s"
     )
+    return statistics.median(hybrid)
+
+
+async def rerank_cost(args: argparse.Namespace, texts: list[str], search_seconds: float) -> None:
+    """Time MAI's reranker on `--rerank-queries` queries of MAI_KB_RERANK_CANDIDATES passages."""
+    import httpx
+
+    from app.core.llm import ChatModelProvider
+    from app.services.kb.rerank import LlmReranker, RerankCost
+
+    settings = Settings(
+        _env_file=None,
+        llm_base_url=args.rerank_llm,
+        llm_model=os.environ.get("MAI_LLM_MODEL") or None,
+        llm_max_retries=0,
+        llm_timeout_seconds=300,
+    )
+    pick = random.Random(7)
+    candidates = settings.kb_rerank_candidates
+    async with httpx.AsyncClient() as http:
+        reranker = LlmReranker(ChatModelProvider(settings, http).model)
+        for _ in range(args.rerank_queries):
+            shown = pick.sample(texts, candidates)
+            query = " ".join(pick.choice(shown).split()[3:10])
+            await reranker.rerank(query, list(range(candidates)), shown)
+    cost = RerankCost.of(reranker.calls)
+    if cost is None:
+        print(f"rerank: not measured, no chat model answered at {args.rerank_llm}")
+        return
+    print(
+        f"{cost.describe()}, {candidates} candidates; "
+        f"{cost.p50_seconds / search_seconds:,.0f}x the embedded hybrid search p50"
+        + (f"; {reranker.failures} call(s) failed" if reranker.failures else "")
+    )
 
 
 async def main() -> None:
@@ -417,15 +457,30 @@ async def main() -> None:
     )
     parser.add_argument("--chunk-tokens", type=int, default=250, help="MiniLM reads 256 tokens")
     parser.add_argument("--model-path", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument(
+        "--rerank-llm",
+        default=os.environ.get("MAI_LLM_BASE_URL") or "http://localhost:1234/v1",
+        help="OpenAI-compatible chat model the rerank cost is measured against",
+    )
+    parser.add_argument("--rerank-queries", type=int, default=10, help="0 skips the rerank part")
     args = parser.parse_args()
     if not args.model_path.is_dir():
         raise SystemExit(f"the MiniLM model folder {args.model_path} is missing (--model-path)")
     with tempfile.TemporaryDirectory(prefix="mai-bench-kb-") as tmp:
         work = Path(tmp)
         texts, vectors = await ingest(args, work)
-        for size in (int(s) for s in args.sizes.split(",") if s.strip()):
+        search_seconds = [
             await latency(args, work, size, texts, vectors)
+            for size in (int(s) for s in args.sizes.split(",") if s.strip())
+        ]
+        if args.rerank_queries:
+            await rerank_cost(args, texts, max(search_seconds))
 
 
 if __name__ == "__main__":
+    # Each document is parsed in a fork-server child, and Python 3.11's fork server re-runs the
+    # parent's main script in every child (its main-module preload never receives the path).
+    # This script imports the whole app at the top, about 3 s a child: without a file name,
+    # the children skip it, as they do under `mai`, whose main module imports next to nothing.
+    del sys.modules["__main__"].__file__
     asyncio.run(main())

@@ -18,6 +18,8 @@ from fastapi.openapi.docs import (
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.api.mounting import mount
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_URL = "/static"
 _SWAGGER = f"{STATIC_URL}/vendor/swagger-ui"
@@ -97,5 +99,5 @@ def install_console(app: FastAPI) -> None:
         page.headers["Content-Security-Policy"] = DOCS_CSP
         return page
 
-    app.include_router(router)
+    mount(app, router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")

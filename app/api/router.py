@@ -18,15 +18,17 @@ from app.api.routes import (
     users,
 )
 
-api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(auth.router)
-api_router.include_router(users.router)
-api_router.include_router(agent.router)
-api_router.include_router(approvals.router)
-api_router.include_router(kb.router)
-api_router.include_router(kb_collections.router)
-api_router.include_router(analytics.router)
-api_router.include_router(feedback.router)
-api_router.include_router(memory.router)
-api_router.include_router(api_keys.router)
-api_router.include_router(tools.router)
+# Each router's prefix starts with /api/v1.
+API_ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    users.router,
+    agent.router,
+    approvals.router,
+    kb.router,
+    kb_collections.router,
+    analytics.router,
+    feedback.router,
+    memory.router,
+    api_keys.router,
+    tools.router,
+)

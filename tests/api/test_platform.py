@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 
 from app.core.config import Settings
 from app.core.db import (
+    SCHEMA_HEAD,
     alembic_config,
     create_engine,
     downgrade_schema,
@@ -299,6 +300,8 @@ async def test_migrations_upgrade_and_downgrade(
 def test_migration_history_has_exactly_one_head() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1, script.get_heads()
+    # The start skips Alembic when the database is at SCHEMA_HEAD: it must be the real head.
+    assert script.get_heads() == [SCHEMA_HEAD], "set app.core.db.SCHEMA_HEAD to the new head"
     # Linear: no revision has more than one parent, so `alembic revision` just works.
     assert all(not isinstance(rev.down_revision, tuple) for rev in script.walk_revisions())
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.services.kb.rerank import apply_order
+from app.services.kb.rerank import RerankCall, RerankCost, apply_order, blend
 from graphs.assistant.citation_check import check_citations, supports
 from graphs.assistant.state import Citation
 from graphs.knowledge import Passage
@@ -65,6 +65,30 @@ def test_the_model_order_comes_first_and_the_rest_keep_the_fused_order() -> None
     assert apply_order(["a", "b"], []) == ["a", "b"]
 
 
+def test_the_model_order_is_blended_with_the_fused_order() -> None:
+    """A passage the model picks moves up past close neighbours, not over everything; one the
+    model puts last, both retrievers' first, stays near the top."""
+    fused = ["a", "b", "c", "d", "e"]
+    assert blend(fused, [1, 2, 3, 4, 5]) == fused, "agreement changes nothing"
+    assert blend(fused, []) == fused
+    assert blend(fused, [5]) == ["a", "b", "e", "c", "d"]
+    assert blend(fused, [2, 3, 4, 5, 1]) == ["b", "c", "a", "d", "e"]
+    # Swapping neighbours is a tie, kept in the fused order.
+    assert blend(fused, [2]) == fused
+
+
+def test_rerank_cost_is_summarised_per_query() -> None:
+    assert RerankCost.of([]) is None
+    cost = RerankCost.of([RerankCall(1.0, 900, 10), RerankCall(3.0, 1100, 30)])
+    assert cost is not None
+    assert (cost.calls, cost.p50_seconds, cost.max_seconds) == (2, 2.0, 3.0)
+    assert (cost.input_tokens, cost.output_tokens) == (1000, 20)
+    assert cost.describe() == (
+        "rerank cost per query: p50 2.00 s (max 3.00 s), 1,000 input + 20 output tokens "
+        "over 2 call(s)"
+    )
+
+
 @pytest.mark.usefixtures("backend")
 async def test_llm_rerank_reorders_candidates_and_keeps_fused_order_on_failure(
     app_factory: AppFactory, settings_factory: SettingsFactory
@@ -95,7 +119,8 @@ async def test_llm_rerank_reorders_candidates_and_keeps_fused_order_on_failure(
         # way between two searches, so the order is read from the prompt).
         shown = [TITLE_OF[text] for text in re.findall(r"^\[\d\] (.+)$", prompt, re.M)]
         assert sorted(shown) == sorted(fused)
-        assert reranked == [shown[2], shown[0], shown[1]]
+        # Blended with the fused order: the model's first pick moves up one place.
+        assert reranked == [shown[0], shown[2], shown[1]]
         # The model fails: the search still answers, in the fused order.
         assert sorted(await titles(True)) == sorted(fused)
         assert len(model.calls) == 2

@@ -31,7 +31,7 @@ from app.services.conversations import ConversationService
 from app.services.feedback import feedback_on_messages
 from app.services.runs import RunEngine
 
-router = APIRouter(prefix="/agent", tags=["agent"])
+router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
 
 
 def get_agent_service(resources: ResourcesDep) -> AgentService:

@@ -12,7 +12,7 @@ from app.api.schemas.agent import GraphId
 from app.api.schemas.analytics import SystemReportOut, UsageReportOut, UserUsageReportOut
 from app.services.analytics import AnalyticsService, UsageRange, parse_range
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
 
 def get_analytics_service(resources: ResourcesDep, session: SessionDep) -> AnalyticsService:

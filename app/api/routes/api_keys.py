@@ -11,7 +11,7 @@ from app.api.deps import CurrentUser, ResourcesDep
 from app.api.schemas.api_keys import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut
 from app.services.api_keys import ApiKeyService
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
 
 def get_api_key_service(resources: ResourcesDep) -> ApiKeyService:

@@ -32,7 +32,7 @@ from app.repositories.approvals import OutboxRepository
 from app.services.approvals import ApprovalService, DecisionResult
 from app.services.runs import RunEngine
 
-router = APIRouter(prefix="/approvals", tags=["approvals"])
+router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "SSE events"}

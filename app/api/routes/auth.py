@@ -11,7 +11,7 @@ from app.api.schemas.auth import LoginIn, RefreshIn, RegisterIn, TokensOut, User
 from app.models import User
 from app.services.auth import TokenPair
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 UserAgent = Annotated[str | None, Header()]
 
 

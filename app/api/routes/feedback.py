@@ -15,7 +15,7 @@ from app.repositories.feedback import FeedbackFilter
 from app.services.analytics import parse_range
 from app.services.feedback import FeedbackInput, FeedbackService
 
-router = APIRouter(prefix="/feedback", tags=["feedback"])
+router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"])
 
 
 def get_feedback_service(session: SessionDep, clock: ClockDep) -> FeedbackService:

@@ -26,7 +26,7 @@ from app.services.analytics import AnalyticsService
 from app.services.kb.filenames import normalise_filename
 from app.services.kb.service import KnowledgeBase, Upload
 
-router = APIRouter(prefix="/kb", tags=["knowledge base"])
+router = APIRouter(prefix="/api/v1/kb", tags=["knowledge base"])
 
 _READ_SIZE = 1024 * 1024
 

@@ -24,7 +24,7 @@ from app.services.kb.collections import CollectionService, CollectionView, Membe
 from app.services.kb.filenames import normalise_filename
 from app.services.kb.service import Upload
 
-router = APIRouter(prefix="/kb/collections", tags=["knowledge base"])
+router = APIRouter(prefix="/api/v1/kb/collections", tags=["knowledge base"])
 
 
 def _out(view: CollectionView) -> CollectionOut:

@@ -22,7 +22,7 @@ from app.api.schemas.memory import (
 from app.services.memory import MemoryService
 from graphs.memory import MemoryKind
 
-router = APIRouter(prefix="/memory", tags=["memory"])
+router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
 
 
 def get_memory_service(resources: ResourcesDep) -> MemoryService:

@@ -9,6 +9,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator.metrics import Info
 
 from app.api.deps import ResourcesDep, SettingsDep
+from app.api.mounting import mount
 from app.core import metrics
 from app.core.errors import Unauthorized
 from app.services.metrics import collect_metrics
@@ -44,7 +45,7 @@ def _record_http(info: Info) -> None:
 
 def install(app: FastAPI) -> None:
     """Serve /metrics and record HTTP metrics for every route, labelled by route template."""
-    app.include_router(router)
+    mount(app, router)
     # The HTTP metrics live in app.core.metrics (defined once per process, however many app
     # instances a process builds); the instrumentator resolves the route template for them.
     Instrumentator(

@@ -11,7 +11,7 @@ from app.api.deps import AdminUser, KeyOrTokenUser, ResourcesDep
 from app.api.schemas.tools import ToolListOut, ToolOut, ToolSwitchIn, ToolSwitchOut
 from app.services.tools import SERVER_PREFIX, ToolInfo, ToolService
 
-router = APIRouter(prefix="/tools", tags=["tools"])
+router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 
 
 def get_tool_service(resources: ResourcesDep) -> ToolService:

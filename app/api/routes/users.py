@@ -21,7 +21,7 @@ from app.api.schemas.auth import (
 from app.api.schemas.common import PageOut
 from app.services.users import AdminChange, ProfileChange, UserService
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
 def get_user_service(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> UserService:
