@@ -445,15 +445,25 @@ export async function render(main, route) {
         const card = document.getElementById(`approval-${approval.id}`);
         if (card && !decidingHere.has(approval.id)) card.replaceWith(approvalCard(approval, { showConversation: false }));
         if (decidingHere.has(approval.id)) return;
-        // Wait until the run left its pause (other approvals may still be pending).
-        for (let i = 0; i < 120 && !closed.signal.aborted; i++) {
-          const run = await api(`agent/runs/${pausedRun}`);
-          if (run.status !== "interrupted") {
+        // Wait until the run left its pause (other approvals may still be pending). The polls
+        // back off, so a slow resume does not spend the user's rate limit, and a refused poll
+        // (rate limit, server busy) waits and asks again instead of giving up on the answer.
+        let delay = 250;
+        const giveUp = Date.now() + 10 * 60 * 1000;
+        while (!closed.signal.aborted && Date.now() < giveUp) {
+          let run = null;
+          try {
+            run = await api(`agent/runs/${pausedRun}`);
+          } catch (e) {
+            if (!(e instanceof ApiError) || e.status < 429) return;
+          }
+          if (run && run.status !== "interrupted") {
             if (!controller) follow(`agent/runs/${pausedRun}/stream`, {}).catch((e) => announce(e.message, "error"));
             return;
           }
-          if (document.querySelector(".approval.pending")) return;
-          await new Promise((r) => setTimeout(r, 250));
+          if (run && document.querySelector(".approval.pending")) return;
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 4000);
         }
       },
     }).catch(() => {});
