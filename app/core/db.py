@@ -112,27 +112,21 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 def _current_heads(connection: Connection) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
+    """The revisions the database is stamped with (none for a new database), read without
+    loading Alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return set()
+    return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
-    return set(MigrationContext.configure(connection).get_current_heads())
 
-
-async def at_schema_head(engine: AsyncEngine) -> bool:
-    """Whether the database is stamped with exactly the newest migration (no Alembic needed)."""
+async def _stamped(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as connection:
-        if not await connection.run_sync(_has_version_table):
-            return False  # a new database
-        result = await connection.execute(text("SELECT version_num FROM alembic_version"))
-        return set(result.scalars()) == {SCHEMA_HEAD}
-
-
-def _has_version_table(connection: Connection) -> bool:
-    return inspect(connection).has_table("alembic_version")
+        return await connection.run_sync(_current_heads)
 
 
 async def upgrade_schema(engine: AsyncEngine, revision: str = "heads") -> None:
     """Run the Alembic migrations up to `revision` on this engine."""
-    if revision in ("head", "heads") and await at_schema_head(engine):
+    if revision in ("head", "heads") and await _stamped(engine) == {SCHEMA_HEAD}:
         return
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
@@ -148,11 +142,10 @@ async def pending_migrations(engine: AsyncEngine) -> set[str]:
     """Head revisions the database has not reached yet (empty when up to date)."""
     from alembic.script import ScriptDirectory
 
-    if await at_schema_head(engine):
+    current = await _stamped(engine)
+    if current == {SCHEMA_HEAD}:
         return set()
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    async with engine.connect() as connection:
-        current = await connection.run_sync(_current_heads)
     return heads - current
 
 
