@@ -142,21 +142,33 @@ class Settings(BaseSettings):
     # Agent API: history kept in the model's context, SSE heartbeats, run liveness.
     agent_max_history_messages: int = Field(default=50, ge=2, le=1000)
     agent_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
-    # A running turn refreshes its conversation's lock this often; a lock not refreshed for
-    # MAI_AGENT_RUN_STALE_SECONDS belongs to a crashed process and is taken over (run failed).
-    agent_run_heartbeat_seconds: float = Field(default=10.0, gt=0)
-    agent_run_stale_seconds: float = Field(default=60.0, gt=0)
     # At shutdown, turns still running get this long to finish before they are interrupted.
     agent_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
     # The run engine: every run of every graph is a row in the runs table, claimed by a
     # worker under a lease renewed by heartbeat; a lease that expires hands the run to
-    # another worker, which resumes it from its last checkpoint.
-    run_lease_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # another worker, which resumes it from its last checkpoint. The lease replaced the
+    # conversation lock of the first agent API, whose MAI_AGENT_RUN_STALE_SECONDS (how long an
+    # unrefreshed lock meant a dead process) still sets it.
+    run_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices(
+            "MAI_RUN_LEASE_SECONDS", "MAI_AGENT_RUN_STALE_SECONDS", "run_lease_seconds"
+        ),
+    )
     run_concurrency: int = Field(default=16, ge=1, le=1000)
     run_queue_limit: int = Field(default=1000, ge=1)
     run_events_ttl_seconds: float = Field(default=3600.0, gt=0)
     run_max_attempts: int = Field(default=3, ge=1, le=100)
+    # When a step's checkpoint is written. `sync` (the default) writes it before the next step
+    # starts, so a tool node only runs once the message asking for its calls is stored: a
+    # worker killed mid-tool resumes with the same tool call ids (its side effects are
+    # deduplicated by id) instead of asking the model again for new ones. `async` overlaps the
+    # write with the next step (LangGraph's default; a crash can repeat a model call), `exit`
+    # writes at the end only (a crash restarts the run). A run may ask for its own.
+    run_durability: Literal["sync", "async", "exit"] = "sync"
     run_retry_window_seconds: float = Field(default=600.0, ge=0)
     run_timeout_seconds: float = Field(default=900.0, gt=0)
     run_poll_seconds: float = Field(default=0.2, gt=0, le=60)

@@ -198,6 +198,7 @@ class RunOptions:
     webhook: str | None = None
     after_seconds: float | None = None
     checkpoint_id: str | None = None
+    durability: str | None = None
 
 
 def _node_names(
@@ -530,6 +531,7 @@ class LangGraphService:
             **{key: value for key, value in pauses.items() if value},
             **({"webhook": options.webhook} if options.webhook else {}),
             **({"checkpoint_id": options.checkpoint_id} if options.checkpoint_id else {}),
+            **({"durability": options.durability} if options.durability else {}),
         }
         message = last_user_text(options.input) if command is None else None
         now = self.resources.clock.now()

@@ -694,6 +694,16 @@ async def test_run_options_and_multitask_strategies(server: str) -> None:
         await client.runs.create(thread_id, "assistant", input=_say("x"), stream_mode="bogus")
     assert _status(unknown_mode.value) == 422
 
+    # `durability`: `exit` stores the thread's state once, at the end; the default stores
+    # every step before the next one starts.
+    stepwise = (await client.threads.create())["thread_id"]
+    await client.runs.wait(stepwise, "assistant", input=_say("Each step"))
+    at_exit = (await client.threads.create())["thread_id"]
+    await client.runs.wait(at_exit, "assistant", input=_say("At exit"), durability="exit")
+    assert len(await client.threads.get_history(at_exit)) == 1
+    assert len(await client.threads.get_history(stepwise)) > 3
+    assert (await client.threads.get_state(at_exit))["values"]["messages"][-1]["content"] == REPLY
+
     # A run from an earlier checkpoint forks the thread there.
     forked = await client.runs.wait(
         thread_id, "assistant", input=_say("Fork"), checkpoint_id=after_first

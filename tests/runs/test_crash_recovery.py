@@ -212,7 +212,9 @@ async def test_kill_9_of_a_worker_mid_tool_call_loses_and_repeats_nothing(
                 assert events[-1].event == "end", response.text
                 values = [e.data for e in events if e.event == "values"]
                 assert values, response.text
-                assert values[-1]["answer"] == "I took care of the minutes."
+                assert values[-1]["answer"] == "I took care of the minutes.", (
+                    response.text + (tmp_path / "w2.log").read_text()
+                )
                 [call] = values[-1]["tool_calls"]
                 assert call["name"] == "send_email"
 

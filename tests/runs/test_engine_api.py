@@ -284,8 +284,11 @@ async def test_bad_run_input_is_a_clear_4xx(start_agent: StartAgent) -> None:
     assert run["attempt"] == 1
 
 
-async def _orphan(agent: Agent, cid: str, attempt: int) -> uuid.UUID:
-    """A run left `running` by a worker that died: its lease ran out, the thread is held."""
+async def _orphan(
+    agent: Agent, cid: str, attempt: int, base_checkpoint_id: str | None = None
+) -> uuid.UUID:
+    """A run left `running` by a worker that died: its lease ran out, the thread is held
+    (`base_checkpoint_id`: where the thread stood when the dead worker first claimed it)."""
     from app.models import Conversation
 
     resources = agent.resources
@@ -302,6 +305,7 @@ async def _orphan(agent: Agent, cid: str, attempt: int) -> uuid.UUID:
                 status=RunStatus.running.value,
                 input={"messages": [{"role": "user", "content": "orphaned"}]},
                 attempt=attempt,
+                base_checkpoint_id=base_checkpoint_id,
                 lease_owner="w-dead",
                 lease_expires_at=now - timedelta(seconds=1),
                 created_at=now,
@@ -324,6 +328,55 @@ async def test_an_expired_lease_is_resumed_by_another_worker(start_agent: StartA
     assert (await messages_of(agent, cid))[-1] == "Recovered."
     detail = (await agent.client.get(f"{CONVERSATIONS}/{cid}", headers=agent.user.headers)).json()
     assert detail["running"] is False
+
+
+async def test_a_step_that_wrote_its_results_but_not_its_checkpoint_is_resumed(
+    start_agent: StartAgent,
+) -> None:
+    """A worker that died after a step's task stored its writes and before the step's
+    checkpoint: the thread has no `next` node yet still a task, and the next attempt applies
+    its writes and goes on (rather than taking the thread for finished)."""
+    from langchain_core.messages import AIMessage
+
+    agent = await start_agent(scripted(*direct("unused")), run_lease_seconds=1)
+    headers = agent.user.headers
+    thread = await agent.client.post("/threads", json={}, headers=headers)
+    assert thread.status_code == 200, thread.text
+    cid = thread.json()["thread_id"]
+    paused = await agent.client.post(
+        f"/threads/{cid}/runs/wait",
+        json={
+            "assistant_id": "assistant",
+            "input": {"messages": [{"role": "user", "content": "hi"}]},
+            "interrupt_before": ["call_model"],
+        },
+        headers=headers,
+    )
+    assert paused.status_code == 200, paused.text
+    graph = agent.resources.graphs.get("assistant").graph
+    config = {"configurable": {"thread_id": cid}}
+    before = await graph.aget_state(config)
+    [task] = before.tasks
+    assert task.name == "call_model"
+    # The model's answer and the router's choice, as the dead worker's call_model wrote them.
+    await graph.checkpointer.aput_writes(
+        before.config,
+        [
+            ("messages", [AIMessage("Recovered from the stored writes.")]),
+            ("branch:to:synthesize", None),
+        ],
+        task.id,
+    )
+    stored = await graph.aget_state(config)
+    assert stored.next == ()
+    assert [t.name for t in stored.tasks] == ["call_model"]
+
+    run_id = await _orphan(agent, cid, attempt=1, base_checkpoint_id="")
+    run = await wait_status(agent, str(run_id), "success")
+    assert run["attempt"] == 2
+    # The scripted model was not asked again: its answer came from the stored writes.
+    assert (await messages_of(agent, cid))[-1] == "Recovered from the stored writes."
+    assert (await graph.aget_state(config)).tasks == ()
 
 
 async def test_a_run_past_its_attempts_ends_error_and_frees_the_thread(

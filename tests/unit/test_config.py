@@ -39,6 +39,8 @@ def test_postgres_url_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MAI_PLANNER_APPROVAL", "sometimes"),
         ("MAI_PLANNER_FAILURE_POLICY", "ignore"),
         ("MAI_MODERATION_REVIEW_THRESHOLD", "0.9"),
+        ("MAI_RUN_DURABILITY", "sometimes"),
+        ("MAI_RUN_LEASE_SECONDS", "zero"),
     ],
 )
 def test_misconfiguration_names_the_variable(
@@ -50,6 +52,14 @@ def test_misconfiguration_names_the_variable(
     line = str(caught.value)
     assert line.startswith(variable + ":")
     assert "\n" not in line
+
+
+def test_the_older_lock_setting_still_sets_the_run_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAI_AGENT_RUN_STALE_SECONDS", "7")
+    assert load_settings().run_lease_seconds == 7
+    monkeypatch.setenv("MAI_RUN_LEASE_SECONDS", "4")
+    assert load_settings().run_lease_seconds == 4
+    assert Settings(run_lease_seconds=2).run_lease_seconds == 2
 
 
 def test_production_requires_secret_and_real_admin_password(

@@ -467,6 +467,7 @@ class RunIn(BaseModel):
             webhook=str(self.webhook) if self.webhook is not None else None,
             after_seconds=self.after_seconds,
             checkpoint_id=str(checkpoint_id) if checkpoint_id else None,
+            durability=self.durability,
         )
 
 

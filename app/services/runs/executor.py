@@ -298,8 +298,10 @@ class RunExecutor:
             # Continue from where the previous attempt got, not from the requested checkpoint.
             config["configurable"].pop("checkpoint_id", None)
             snapshot = await graph.aget_state(config)
-            if not snapshot.next:
-                # The graph had finished when the previous attempt stopped: record it.
+            if not snapshot.tasks:
+                # The graph had finished when the previous attempt stopped: record it. (A
+                # step whose tasks all wrote their results but whose checkpoint was not yet
+                # stored has no `next` but still has tasks: resuming applies their writes.)
                 execution.final = snapshot.values
                 execution.usage = (
                     snapshot.values.get("usage") if isinstance(snapshot.values, Mapping) else None
@@ -334,6 +336,7 @@ class RunExecutor:
                 "interrupt_before": options.get("interrupt_before"),
                 "interrupt_after": options.get("interrupt_after"),
                 "subgraphs": True,
+                "durability": options.get("durability") or self.settings.run_durability,
             }
             parts: AsyncIterator[Any] = (
                 self._event_parts(execution, value, config, stream_options)
