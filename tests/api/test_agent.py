@@ -487,13 +487,15 @@ async def test_longest_message_is_accepted(start_agent: StartAgent) -> None:
 async def test_the_lock_holds_across_app_instances(
     app_factory: AppFactory, settings_factory: SettingsFactory, tmp_path: Path
 ) -> None:
-    # Two processes sharing one database (Qdrant local mode needs a data dir of its own each).
+    # Two processes sharing one database (Qdrant local mode needs a data dir of its own each);
+    # the second serves the API only, so the turn runs on the first, where the gate is.
     secret = "s" * 40
     settings = settings_factory(jwt_secret=secret)
     other = settings_factory(
         jwt_secret=secret,
         data_dir=tmp_path / "other",
         database_url=settings.effective_database_url,
+        run_workers_enabled=False,
     )
     gate = Gate()
     first = await app_factory(
