@@ -86,6 +86,8 @@ async def run_backend(name: str, settings: Settings, turns: int) -> dict[str, An
                 state = await graph.ainvoke(
                     {"messages": [HumanMessage(content="Hello there?")]},
                     config={"configurable": {"thread_id": str(uuid.uuid4())}},
+                    # Checkpointed as the engine checkpoints a run, so the ratio is the API's.
+                    durability=settings.run_durability,
                     context=Context(
                         user_id="bench",
                         model=resolved.name,
@@ -152,6 +154,8 @@ async def main() -> int:
         "rate_limit_per_minute": 1_000_000,
         "auth_rate_limit_per_minute": 1_000_000,
         "llm_base_url": "http://127.0.0.1:9/v1",
+        # The concurrent streams are one user's: let them all open.
+        "max_streams_per_user": CONCURRENT_STREAMS,
     }
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mai-bench-") as tmp:
