@@ -82,7 +82,7 @@ async def test_tool_turn_reports_tool_calls(start_agent: StartAgent) -> None:
     agent = await start_agent(
         scripted(
             {"route": "tools"},
-            ask_tools(tool_call("calculator", {"expression": "2+2"})),
+            ask_tools(tool_call("calculator", {"expression": "2+2"}, call_id="call_sum")),
             "It is 4.",
         )
     )
@@ -93,6 +93,8 @@ async def test_tool_turn_reports_tool_calls(start_agent: StartAgent) -> None:
     body = response.json()
     assert body["answer"] == "It is 4."
     [call] = body["tool_calls"]
+    # The model's call id, so a client matches the call it streamed to the finished one.
+    assert call["id"] == "call_sum"
     assert call["name"] == "calculator"
     assert call["args"] == {"expression": "2+2"}
     assert call["status"] == "ok"
@@ -106,6 +108,7 @@ async def test_tool_turn_reports_tool_calls(start_agent: StartAgent) -> None:
         )
     ).json()
     assert detail["messages"][1]["tool_calls"][0]["name"] == "calculator"
+    assert detail["messages"][1]["tool_calls"][0]["id"] == "call_sum"
 
 
 async def test_second_turn_continues_the_thread(start_agent: StartAgent) -> None:

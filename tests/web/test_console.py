@@ -335,6 +335,9 @@ def test_upload_search_cite_feedback_and_admin_list(
     ask(page, "What does the handbook say about holidays?")
     source = page.locator(".msg.assistant .sources a").first
     expect(source).to_contain_text("Staff handbook")
+    # One question, one answer (its tools and sources shown once).
+    expect(page.locator(".msg.user")).to_have_count(1)
+    expect(page.locator(".msg.assistant")).to_have_count(1)
     expect(page.locator(".msg.assistant .tool[data-tool=kb_search]")).to_contain_text("Used")
     page.get_by_role("button", name="Good answer").click()
     expect(page.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")

@@ -67,6 +67,7 @@ class QueryIn(BaseModel):
 class ToolCallOut(BaseModel):
     """A tool the agent ran in this turn."""
 
+    id: str | None = None
     name: str
     args: dict[str, Any]
     result: Any = None

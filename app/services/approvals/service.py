@@ -41,6 +41,7 @@ from app.models import (
 from app.repositories.approvals import ApprovalRepository
 from app.services.approvals.plans import check_modified_plan, is_plan_request
 from app.services.runs import RunEngine
+from app.services.runs.jsonable import turn_tool_calls
 from app.services.tools import current_registry
 from graphs.assistant.approvals import EXPIRED, INTERRUPT_KIND
 
@@ -201,10 +202,7 @@ class PausedTurn:
             # The turn's status as the agent API names it (its run is `interrupted`).
             "status": "awaiting_approval",
             "answer": "",
-            "tool_calls": [
-                {k: call.get(k) for k in ("name", "args", "result", "duration_ms", "status")}
-                for call in self.tool_calls
-            ],
+            "tool_calls": turn_tool_calls(self.tool_calls),
             "citations": [],
             "usage": self.usage,
             "duration_ms": self.duration_ms,

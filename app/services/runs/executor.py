@@ -55,7 +55,13 @@ from app.repositories.conversations import MessageRepository
 from app.repositories.runs import RunRepository
 from app.services.runs.checkpoints import delete_checkpoints_after, latest_checkpoint_id
 from app.services.runs.context import build_context
-from app.services.runs.jsonable import message_metadata, to_jsonable, tool_calls_of, usage_of
+from app.services.runs.jsonable import (
+    message_metadata,
+    to_jsonable,
+    tool_calls_of,
+    turn_tool_calls,
+    usage_of,
+)
 
 log = get_logger(__name__)
 
@@ -546,10 +552,7 @@ class RunExecutor:
                 "graph_id": run.graph_id,
                 "status": "completed",
                 "answer": answer,
-                "tool_calls": [
-                    {k: call[k] for k in ("name", "args", "result", "duration_ms", "status")}
-                    for call in tool_calls
-                ],
+                "tool_calls": turn_tool_calls(tool_calls),
                 "citations": citations,
                 "citation_support": support,
                 "usage": usage,
@@ -630,10 +633,7 @@ class RunExecutor:
             "graph_id": run.graph_id,
             "status": "awaiting_approval",
             "answer": "",
-            "tool_calls": [
-                {k: call.get(k) for k in ("name", "args", "result", "duration_ms", "status")}
-                for call in tool_calls
-            ],
+            "tool_calls": turn_tool_calls(tool_calls),
             "citations": [],
             "usage": usage,
             "duration_ms": execution.elapsed_ms(),

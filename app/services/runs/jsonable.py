@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +59,15 @@ def tool_calls_of(tool_runs: Any) -> list[dict[str, Any]]:
         }
         for run in tool_runs or []
         if isinstance(run, Mapping)
+    ]
+
+
+def turn_tool_calls(calls: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls as a turn's JSON lists them (id, name, args, result, duration, status): the
+    id lets a client match a call it showed while streaming to the finished one."""
+    return [
+        {key: call.get(key) for key in ("id", "name", "args", "result", "duration_ms", "status")}
+        for call in calls
     ]
 
 

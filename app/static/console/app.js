@@ -62,7 +62,14 @@ async function route() {
   const render = await views[current.name]();
   if (ticket !== routing) return;
   const stop = await render(main, current);
-  cleanup = typeof stop === "function" ? stop : null;
+  const release = typeof stop === "function" ? stop : null;
+  // A newer navigation began while this view was still loading: that view owns the page now,
+  // so this one lets go of its streams and timers instead of taking the place of its cleanup.
+  if (ticket !== routing) {
+    if (release) release();
+    return;
+  }
+  cleanup = release;
 }
 
 whenExpired(() => {
