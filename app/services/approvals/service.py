@@ -41,7 +41,6 @@ from app.models import (
 from app.repositories.approvals import ApprovalRepository
 from app.services.approvals.plans import check_modified_plan, is_plan_request
 from app.services.runs import RunEngine
-from app.services.runs.jsonable import turn_tool_calls
 from app.services.tools import current_registry
 from graphs.assistant.approvals import EXPIRED, INTERRUPT_KIND
 
@@ -186,6 +185,7 @@ class PausedTurn:
     run_id: uuid.UUID
     interrupt_id: str
     approvals: list[Approval]
+    # As `tool_calls_of` lists them.
     tool_calls: list[dict[str, Any]]
     usage: dict[str, int]
     duration_ms: float
@@ -202,7 +202,7 @@ class PausedTurn:
             # The turn's status as the agent API names it (its run is `interrupted`).
             "status": "awaiting_approval",
             "answer": "",
-            "tool_calls": turn_tool_calls(self.tool_calls),
+            "tool_calls": self.tool_calls,
             "citations": [],
             "usage": self.usage,
             "duration_ms": self.duration_ms,

@@ -59,7 +59,6 @@ from app.services.runs.jsonable import (
     message_metadata,
     to_jsonable,
     tool_calls_of,
-    turn_tool_calls,
     usage_of,
 )
 
@@ -552,7 +551,7 @@ class RunExecutor:
                 "graph_id": run.graph_id,
                 "status": "completed",
                 "answer": answer,
-                "tool_calls": turn_tool_calls(tool_calls),
+                "tool_calls": tool_calls,
                 "citations": citations,
                 "citation_support": support,
                 "usage": usage,
@@ -633,7 +632,7 @@ class RunExecutor:
             "graph_id": run.graph_id,
             "status": "awaiting_approval",
             "answer": "",
-            "tool_calls": turn_tool_calls(tool_calls),
+            "tool_calls": tool_calls,
             "citations": [],
             "usage": usage,
             "duration_ms": execution.elapsed_ms(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,8 @@ def message_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def tool_calls_of(tool_runs: Any) -> list[dict[str, Any]]:
-    """The tool runs of a state as JSON (id, name, args, result, duration, status)."""
+    """The tool runs of a state as JSON (id, name, args, result, duration, status), as a
+    turn lists them: the id lets a client match a call it streamed to the finished one."""
     return [
         {
             "id": run.get("id"),
@@ -59,15 +60,6 @@ def tool_calls_of(tool_runs: Any) -> list[dict[str, Any]]:
         }
         for run in tool_runs or []
         if isinstance(run, Mapping)
-    ]
-
-
-def turn_tool_calls(calls: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Tool calls as a turn's JSON lists them (id, name, args, result, duration, status): the
-    id lets a client match a call it showed while streaming to the finished one."""
-    return [
-        {key: call.get(key) for key in ("id", "name", "args", "result", "duration_ms", "status")}
-        for call in calls
     ]
 
 
