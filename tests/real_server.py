@@ -30,6 +30,8 @@ from tests.observability.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT.parent / "shared" / "models" / "minilm-onnx-int8"
+# The log file of each running `mai serve`, by base URL (a failing test shows its end).
+SERVER_LOGS: dict[str, Path] = {}
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -114,6 +116,7 @@ def serve_mai(llm: OpenAIServer, data_dir: Path, env: dict[str, str]) -> Iterato
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
+    SERVER_LOGS[base] = log
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -127,6 +130,7 @@ def serve_mai(llm: OpenAIServer, data_dir: Path, env: dict[str, str]) -> Iterato
             time.sleep(0.3)
         yield base
     finally:
+        SERVER_LOGS.pop(base, None)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             try:

@@ -50,6 +50,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "MAI_ADMIN_PASSWORD": PASSWORD,
         # Every test signs people up and in from 127.0.0.1 within a minute.
         "MAI_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
+        # Each request's timing, for the log a failing test's report ends with.
+        "MAI_LOG_LEVEL": "INFO",
     }
     with (
         OpenAIServer(structured={"route": "tools"}, respond=respond) as llm,
